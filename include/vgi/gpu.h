@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VGI_GPU_H
+#define VGI_GPU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <vgi/display.h>
+#include <vgi/virtio-device.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * The virtio-gpu device model. An emulator creates one with a config,
+ * attaches display sinks, and drives it through its struct
+ * vgi_virtio_device (vgi_gpu_virtio()): guest memory, queue setup, kicks,
+ * config space. Queue 0 is the control queue, queue 1 the cursor queue.
+ */
+
+#define VGI_GPU_DEFAULT_MAX_HOSTMEM (256ull << 20)
+#define VGI_GPU_DEFAULT_WIDTH 1280
+#define VGI_GPU_DEFAULT_HEIGHT 800
+
+struct vgi_gpu_output_config {
+	uint32_t width, height;	/* preferred mode; 0 = default */
+	bool disconnected;	/* start with this output unplugged */
+};
+
+struct vgi_gpu_config {
+	uint32_t num_scanouts;		/* 1..16; 0 = 1 */
+	uint64_t max_hostmem;		/* cap on guest-caused host allocations; 0 = default */
+	bool edid;			/* offer VIRTIO_GPU_F_EDID (default on via vgi_gpu_config_init) */
+	bool resource_uuid;		/* offer VIRTIO_GPU_F_RESOURCE_UUID */
+	bool virgl;			/* 3D through virglrenderer (if built) */
+	bool blob;			/* offer VIRTIO_GPU_F_RESOURCE_BLOB (3D only, in-process) */
+	const char *render_node;	/* EGL on GBM of this node; NULL = surfaceless */
+	struct vgi_gpu_output_config outputs[VGI_MAX_SCANOUTS];
+};
+
+void vgi_gpu_config_init(struct vgi_gpu_config *cfg);	/* defaults: 1 output 1280x800, EDID, UUID, 256 MiB */
+
+struct vgi_gpu;
+
+/* NULL with a logged reason on bad config (or 3D requested and unavailable). */
+struct vgi_gpu *vgi_gpu_new(const struct vgi_gpu_config *cfg);
+void vgi_gpu_free(struct vgi_gpu *gpu);
+
+struct vgi_virtio_device *vgi_gpu_virtio(struct vgi_gpu *gpu);
+
+/* Sinks get every scanout/update/cursor call; vgi_gpu_free calls their destroy. -ENOSPC past 8. */
+int vgi_gpu_add_sink(struct vgi_gpu *gpu, const struct vgi_display_ops *ops, void *sink);
+
+/* The host changed an output (window resize, hotplug): raises a display event to the guest. */
+int vgi_gpu_set_output(struct vgi_gpu *gpu, uint32_t id, bool connected, uint32_t width, uint32_t height);
+
+/* The EDID block (128 bytes) the device reports for an output; 0 or -EINVAL. */
+int vgi_gpu_get_edid(struct vgi_gpu *gpu, uint32_t id, uint8_t *edid, uint32_t *size);
+
+/* Bytes of host memory currently charged to the guest. */
+uint64_t vgi_gpu_hostmem_used(const struct vgi_gpu *gpu);
+/* Number of live resources (for leak checks in tests). */
+unsigned vgi_gpu_resource_count(const struct vgi_gpu *gpu);
+
+/* For the 3D path: an fd to poll (virglrenderer fences), -1 if none; dispatch when readable. */
+int vgi_gpu_get_fd(struct vgi_gpu *gpu);
+void vgi_gpu_dispatch(struct vgi_gpu *gpu);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
