@@ -88,6 +88,8 @@ struct vgi_display_host {
 	void (*output_changed)(void *opaque, uint32_t id, bool connected, uint32_t width, uint32_t height);
 	void (*input)(void *opaque, uint32_t id, const struct vgi_input_event *ev);
 	void (*quit)(void *opaque);
+	/* The frontend's EDID for an output (QEMU's GET_EDID); the device reports it to the guest. */
+	void (*edid)(void *opaque, uint32_t id, const uint8_t *blob, uint32_t size);
 	void *opaque;
 };
 
