@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VGI_HEADLESS_H
+#define VGI_HEADLESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <vgi/display.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * The headless sink: keeps the last frame of each scanout (converted to
+ * DRM_FORMAT_XRGB8888, or ARGB8888 for alpha formats) and its cursor, and
+ * writes PNG files on request or after every flush.
+ */
+
+struct vgi_headless;
+
+/* dir: where to write a PNG after every flush ("<dir>/scanout<N>-<seq>.png" and
+ * "<dir>/scanout<N>.png" for the latest), or NULL to write only on request. */
+struct vgi_headless *vgi_headless_new(const char *dir);
+void vgi_headless_free(struct vgi_headless *h);
+/* ops whose sink argument is a struct vgi_headless *; destroy frees it. */
+const struct vgi_display_ops *vgi_headless_ops(void);
+
+/* The last frame (NULL if the scanout is disabled or never set). Valid until the next device call. */
+const struct vgi_image *vgi_headless_frame(struct vgi_headless *h, uint32_t id);
+/* The cursor state of a scanout (NULL if none defined). */
+const struct vgi_cursor *vgi_headless_cursor(struct vgi_headless *h, uint32_t id);
+/* Number of update() calls seen for a scanout. */
+unsigned vgi_headless_update_count(struct vgi_headless *h, uint32_t id);
+/* Write scanout id as PNG (with the cursor composited if cursor is true). 0 or -errno. */
+int vgi_headless_write_png(struct vgi_headless *h, uint32_t id, const char *path, bool cursor);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
