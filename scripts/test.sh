@@ -40,6 +40,36 @@ if [ "${VGI_SKIP_ASAN:-0}" != 1 ]; then
   fi
 fi
 
+# A short libFuzzer run per target (clang build with ASan+UBSan); VGI_FUZZ_SECONDS=0 skips.
+fuzz_seconds=${VGI_FUZZ_SECONDS:-60}
+if [ "$fuzz_seconds" != 0 ]; then
+  fuzz_log=build-fuzz.results.json
+  : >"$fuzz_log"
+  if CC=clang build build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+       -Dc_args=-fsanitize=fuzzer-no-link -Dwerror=false; then
+    for exe in build-fuzz/tests/fuzz/fuzz-*; do
+      [ -x "$exe" ] || continue
+      name=$(basename "$exe")
+      work=$(mktemp -d)
+      cp tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null
+      echo "fuzzing $name for ${fuzz_seconds}s"
+      if "$exe" -max_total_time="$fuzz_seconds" -print_final_stats=1 -artifact_prefix="$work/" "$work" \
+           >"build-fuzz/$name.log" 2>&1; then
+        r=OK
+      else
+        r=FAIL; tail -40 "build-fuzz/$name.log"; cp "$work"/crash-* "$work"/leak-* build-fuzz/ 2>/dev/null
+      fi
+      grep -E 'stat::number_of_executed_units' "build-fuzz/$name.log" | sed "s/^/$name: /"
+      printf '{"name": "%s", "result": "%s"}\n' "$name" "$r" >>"$fuzz_log"
+      [ $r = OK ] || status=1
+      rm -rf "$work"
+    done
+  else
+    echo "fuzz build failed"; printf '{"name": "fuzz-build", "result": "FAIL"}\n' >>"$fuzz_log"; status=1
+  fi
+  results+=("$fuzz_log")
+fi
+
 python3 - "${results[@]}" <<'PY'
 import json, sys
 passed = failed = skipped = 0
