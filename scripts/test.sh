@@ -48,7 +48,7 @@ if [ "$fuzz_seconds" != 0 ]; then
   if CC=clang build build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
        -Dc_args=-fsanitize=fuzzer-no-link -Dwerror=false; then
     for exe in build-fuzz/tests/fuzz/fuzz-*; do
-      [ -x "$exe" ] || continue
+      [ -f "$exe" ] && [ -x "$exe" ] || continue
       name=$(basename "$exe")
       work=$(mktemp -d)
       cp tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null
