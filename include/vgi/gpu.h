@@ -55,7 +55,8 @@ int vgi_gpu_add_sink(struct vgi_gpu *gpu, const struct vgi_display_ops *ops, voi
 /* The host changed an output (window resize, hotplug): raises a display event to the guest. */
 int vgi_gpu_set_output(struct vgi_gpu *gpu, uint32_t id, bool connected, uint32_t width, uint32_t height);
 
-/* The EDID block (128 bytes) the device reports for an output; 0 or -EINVAL. */
+/* The EDID the device reports for an output (128 bytes unless the frontend set one).
+ * *size: room in edid on entry, bytes written on return. 0 or -EINVAL. */
 int vgi_gpu_get_edid(struct vgi_gpu *gpu, uint32_t id, uint8_t *edid, uint32_t *size);
 
 /* Bytes of host memory currently charged to the guest. */
@@ -66,6 +67,20 @@ unsigned vgi_gpu_resource_count(const struct vgi_gpu *gpu);
 /* For the 3D path: an fd to poll (virglrenderer fences), -1 if none; dispatch when readable. */
 int vgi_gpu_get_fd(struct vgi_gpu *gpu);
 void vgi_gpu_dispatch(struct vgi_gpu *gpu);
+
+/*
+ * The frontend's EDID for an output (e.g. QEMU's over vhost-user-gpu): GET_EDID
+ * then reports it instead of the generated one. size a multiple of 128, at most
+ * 1024; size 0 goes back to the generated EDID. 0 or -EINVAL.
+ */
+int vgi_gpu_set_edid(struct vgi_gpu *gpu, uint32_t id, const uint8_t *blob, uint32_t size);
+
+/*
+ * Fill host so that a sink's reports reach this device: output_changed ->
+ * vgi_gpu_set_output, edid -> vgi_gpu_set_edid (opaque = gpu). input and
+ * quit are left NULL for the program to set.
+ */
+void vgi_gpu_display_host_init(struct vgi_gpu *gpu, struct vgi_display_host *host);
 
 #ifdef __cplusplus
 }

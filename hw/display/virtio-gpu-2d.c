@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+/* The CPU 2D renderer: every resource is a pixman image in host memory. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pixman.h>
+
+#include <vgi/log.h>
+
+#include "virtio-gpu-renderer.h"
+
+/* virtio-gpu formats are byte orders in memory; pixman's are 32-bit words (little-endian host). */
+static pixman_format_code_t pixman_format(uint32_t virtio_format)
+{
+	switch (virtio_format) {
+	case VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM: return PIXMAN_a8r8g8b8;
+	case VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM: return PIXMAN_x8r8g8b8;
+	case VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM: return PIXMAN_b8g8r8a8;
+	case VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM: return PIXMAN_b8g8r8x8;
+	case VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM: return PIXMAN_a8b8g8r8;
+	case VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM: return PIXMAN_r8g8b8x8;
+	case VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM: return PIXMAN_r8g8b8a8;
+	case VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM: return PIXMAN_x8b8g8r8;
+	default: return 0;
+	}
+}
+
+static uint32_t r2d_create_2d(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res)
+{
+	pixman_format_code_t fmt = pixman_format(res->virtio_format);
+	uint64_t stride = (uint64_t)res->width * 4, bytes = stride * res->height;
+	pixman_image_t *img;
+
+	if (!fmt)
+		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+	/* pixman takes int sizes and an int stride */
+	if (stride > INT_MAX || res->height > INT_MAX || !vgi_gpu_hostmem_charge(r->gpu, bytes))
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	img = pixman_image_create_bits(fmt, (int)res->width, (int)res->height, NULL, (int)stride);
+	if (!img) {
+		vgi_gpu_hostmem_release(r->gpu, bytes);
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	}
+	res->hostmem += bytes;
+	res->priv = img;
+	return 0;
+}
+
+static void r2d_destroy_resource(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res)
+{
+	if (res->priv)
+		pixman_image_unref(res->priv);
+	res->priv = NULL;
+}
+
+static uint32_t r2d_transfer(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, const struct vgi_rect *rect,
+			     uint64_t offset)
+{
+	pixman_image_t *img = res->priv;
+	uint8_t *dst = (uint8_t *)pixman_image_get_data(img);
+	size_t stride = (size_t)pixman_image_get_stride(img);
+	size_t row = (size_t)rect->width * 4;
+	bool ok = true;
+
+	if (!img)
+		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+	dst += (size_t)rect->y * stride + (size_t)rect->x * 4;
+	if (rect->width == res->width) {
+		/* whole rows: both sides contiguous, one copy through the runs */
+		ok = vgi_gpu_backing_read(res, offset, dst, stride * rect->height);
+	} else {
+		for (uint32_t h = 0; h < rect->height && ok; h++)
+			ok = vgi_gpu_backing_read(res, offset + (uint64_t)h * stride, dst + h * stride, row);
+	}
+	/* the core checked the range against the backing: failing here is a bug */
+	return ok ? 0 : VIRTIO_GPU_RESP_ERR_UNSPEC;
+}
+
+static bool r2d_get_image(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, struct vgi_image *out)
+{
+	pixman_image_t *img = res->priv;
+
+	if (!img)
+		return false;
+	out->width = res->width;
+	out->height = res->height;
+	out->stride = (uint32_t)pixman_image_get_stride(img);
+	out->format = res->fourcc;
+	out->data = pixman_image_get_data(img);
+	return true;
+}
+
+static bool r2d_cursor_image(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, uint32_t *pixels)
+{
+	pixman_image_t *src = res->priv, *dst;
+
+	if (!src || res->width != VGI_CURSOR_SIZE || res->height != VGI_CURSOR_SIZE)
+		return false;
+	dst = pixman_image_create_bits(PIXMAN_a8r8g8b8, VGI_CURSOR_SIZE, VGI_CURSOR_SIZE, pixels,
+				       VGI_CURSOR_SIZE * 4);
+	if (!dst)
+		return false;
+	pixman_image_composite32(PIXMAN_OP_SRC, src, NULL, dst, 0, 0, 0, 0, 0, 0, VGI_CURSOR_SIZE,
+				 VGI_CURSOR_SIZE);
+	pixman_image_unref(dst);
+	return true;
+}
+
+static void r2d_destroy(struct vgi_gpu_renderer *r)
+{
+	free(r);
+}
+
+static const struct vgi_gpu_renderer_ops r2d_ops = {
+	.name = "2d",
+	.destroy = r2d_destroy,
+	.resource_create_2d = r2d_create_2d,
+	.resource_destroy = r2d_destroy_resource,
+	.transfer_to_host_2d = r2d_transfer,
+	.get_image = r2d_get_image,
+	.cursor_image = r2d_cursor_image,
+};
+
+struct vgi_gpu_renderer *vgi_gpu_renderer_2d_new(struct vgi_gpu *gpu)
+{
+	struct vgi_gpu_renderer *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		vgi_error("virtio-gpu: out of memory");
+		return NULL;
+	}
+	r->ops = &r2d_ops;
+	r->gpu = gpu;
+	return r;
+}

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef VGI_VIRTIO_GPU_RENDERER_H
+#define VGI_VIRTIO_GPU_RENDERER_H
+
+/*
+ * The rendering interface of the virtio-gpu device (private).
+ *
+ * The core (virtio-gpu.c) owns everything that is not pixels: the queues,
+ * command decoding and size checks, responses and fence echo, the resource
+ * table (ids, size, format, backing iovecs and their run index, uuid,
+ * which scanouts show it), scanouts, cursors, sinks, outputs, EDID, config
+ * space, host-memory accounting. A renderer owns the pixels of resources
+ * and whatever else a rendering engine needs (3D contexts, capsets, fences).
+ * There are two: the CPU 2D renderer (virtio-gpu-2d.c, pixman) and,
+ * when built, virglrenderer: hw/display/virgl/ is the engine, and a glue
+ * file hw/display/virtio-gpu-virgl.c (when present, meson.build compiles
+ * it and defines VGI_GPU_VIRGL_RENDERER) implements these ops on it and
+ * vgi_gpu_renderer_virgl_new(); vgi_gpu_new() uses that for cfg->virgl.
+ *
+ * How a control command flows:
+ *   1. The core pops the chain and reads the header (short: ERR_UNSPEC).
+ *   2. ops->process_cmd (if set) sees the command FIRST. It returns false
+ *      for "not mine" and the core decodes it; true when it handled the
+ *      command: it either answered with vgi_gpu_cmd_respond(), or set
+ *      cmd->error (a VIRTIO_GPU_RESP_ERR_*), or left both alone (the core
+ *      then answers OK_NODATA). This is where 3D goes: CTX_*, SUBMIT_3D,
+ *      RESOURCE_CREATE_3D, TRANSFER_*_3D, GET_CAPSET_INFO, GET_CAPSET,
+ *      blob commands; it may also take over core commands (SET_SCANOUT of
+ *      a GL resource). Use vgi_gpu_cmd_read() to read the command struct
+ *      (it checks the size), vgi_gpu_resource_*() for the shared table and
+ *      vgi_gpu_hostmem_charge() for every allocation the guest causes.
+ *   3. Commands the core decodes (GET_DISPLAY_INFO, GET_EDID,
+ *      RESOURCE_CREATE_2D, RESOURCE_UNREF, SET_SCANOUT, RESOURCE_FLUSH,
+ *      TRANSFER_TO_HOST_2D, ATTACH/DETACH_BACKING, ASSIGN_UUID) are fully
+ *      validated by the core (ids, rects in 64-bit, backing bounds) and
+ *      then call the resource ops below, which only do the work.
+ *   4. Unknown commands: ERR_UNSPEC (as QEMU). With no 3D renderer that
+ *      includes every 3D and capset command (CVE-2016-10028, -3545, -3546:
+ *      nothing of the response beyond the header is written).
+ *   5. Fences: after a command succeeded without a data response and
+ *      carries VIRTIO_GPU_FLAG_FENCE, the core calls ops->fence (if set).
+ *      Returning true means the renderer keeps the command until its fence
+ *      retires, and then calls vgi_gpu_cmd_finish(gpu, cmd), which answers
+ *      OK_NODATA with fence_id/ctx_id/ring_idx echoed, notifies and frees
+ *      the command. Held commands are freed by the core on reset/free
+ *      (after ops->reset). 2D never holds: it completes synchronously.
+ *      ops->get_fd/dispatch feed vgi_gpu_get_fd()/vgi_gpu_dispatch().
+ *
+ * Resources: the core allocates struct vgi_gpu_resource and inserts it; the
+ * renderer puts its state in res->priv and charges its pixel memory with
+ * vgi_gpu_hostmem_charge() (res->hostmem is released by the core on
+ * destroy, so add what you charge to it). Backing (res->iov/niov/
+ * backing_size) is mapped by the core before attach_backing is called and
+ * unmapped after detach_backing; vgi_gpu_backing_read() copies out of it in
+ * O(log runs) per call.
+ *
+ * Pixels to sinks: the core asks get_image() for a CPU view of a whole
+ * resource (2D: the pixman image; 3D: a read back into a buffer the
+ * renderer owns, valid until the next renderer call) when a scanout is set
+ * or flushed, and cursor_image() for a 64x64 cursor. A renderer with a GL
+ * path implements scanout_gl(); the core then sends sinks that have
+ * scanout_gl/gl_update those, and everybody else get_image() pixels.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <linux/virtio_gpu.h>
+
+#include <vgi/display.h>
+#include <vgi/virtqueue.h>
+
+struct vgi_gpu;
+struct vgi_gpu_config;
+struct vgi_gpu_renderer;
+
+/* One control command in flight. */
+struct vgi_gpu_cmd {
+	struct vgi_vq_elem *elem;
+	struct virtio_gpu_ctrl_hdr hdr;	/* as the guest sent it (zeroed when short) */
+	uint32_t error;			/* VIRTIO_GPU_RESP_ERR_*, 0 if none */
+	bool finished;			/* a response was pushed */
+	struct vgi_gpu_cmd *next;	/* core's list of held (fenced) commands */
+};
+
+struct vgi_gpu_resource {
+	uint32_t id;
+	uint32_t width, height;
+	uint32_t virtio_format;		/* VIRTIO_GPU_FORMAT_* (2D), or the 3D format */
+	uint32_t fourcc;		/* DRM fourcc, 0 for 3D formats with none */
+	uint64_t hostmem;		/* bytes charged for this resource, released on destroy */
+	uint32_t scanout_mask;		/* scanouts showing it */
+	bool has_uuid;
+	uint8_t uuid[16];
+	/* backing: guest entries as sent, their host iovecs, and run start offsets */
+	struct virtio_gpu_mem_entry *entries;
+	uint32_t nentries;
+	struct iovec *iov;		/* NULL when no backing is attached */
+	unsigned niov;
+	uint64_t *run_start;		/* niov + 1: offset of iov[i] in the backing, last = backing_size */
+	uint64_t backing_size;
+	void *priv;			/* the renderer's */
+	struct vgi_gpu_resource *hnext;	/* hash chain */
+};
+
+struct vgi_gpu_renderer_ops {
+	const char *name;
+	uint64_t (*features)(struct vgi_gpu_renderer *r);	/* extra VIRTIO_GPU_F_* bits; NULL: none */
+	uint32_t (*num_capsets)(struct vgi_gpu_renderer *r);	/* NULL: 0 */
+	void (*destroy)(struct vgi_gpu_renderer *r);
+	/* Device reset: the core has already destroyed every resource. */
+	void (*reset)(struct vgi_gpu_renderer *r);
+	/* Driver acked features (e.g. VIRGL): switch modes here. Optional. */
+	void (*set_features)(struct vgi_gpu_renderer *r, uint64_t acked);
+
+	/* Step 2 and 5 above. All optional. */
+	bool (*process_cmd)(struct vgi_gpu_renderer *r, struct vgi_gpu_cmd *cmd);
+	bool (*fence)(struct vgi_gpu_renderer *r, struct vgi_gpu_cmd *cmd);
+	int (*get_fd)(struct vgi_gpu_renderer *r);
+	void (*dispatch)(struct vgi_gpu_renderer *r);
+
+	/* Resource work; return 0 or a VIRTIO_GPU_RESP_ERR_* code. Arguments are checked. */
+	uint32_t (*resource_create_2d)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res);
+	void (*resource_destroy)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res);
+	uint32_t (*attach_backing)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res);	/* optional */
+	void (*detach_backing)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res);	/* optional */
+	/* rect inside the resource; offset + rows inside the backing (all checked in 64-bit) */
+	uint32_t (*transfer_to_host_2d)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res,
+					const struct vgi_rect *rect, uint64_t offset);
+	/* CPU pixels of the whole resource; false if it has none (the sink then gets nothing). */
+	bool (*get_image)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, struct vgi_image *img);
+	/* VGI_CURSOR_SIZE^2 premultiplied ARGB8888 from res; false keeps the previous image. */
+	bool (*cursor_image)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, uint32_t *pixels);
+	/* Optional GL path for a scanout of res showing rect; false: no GL path for it. */
+	bool (*scanout_gl)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, const struct vgi_rect *rect,
+			   struct vgi_gl_scanout *s);
+};
+
+struct vgi_gpu_renderer {
+	const struct vgi_gpu_renderer_ops *ops;
+	struct vgi_gpu *gpu;
+};
+
+/* The renderers. NULL with a logged reason. */
+struct vgi_gpu_renderer *vgi_gpu_renderer_2d_new(struct vgi_gpu *gpu);
+#ifdef VGI_GPU_VIRGL_RENDERER
+struct vgi_gpu_renderer *vgi_gpu_renderer_virgl_new(struct vgi_gpu *gpu, const struct vgi_gpu_config *cfg);
+#endif
+
+/* ---- core services for renderers (virtio-gpu.c) ---- */
+
+/* Read the whole command struct (len bytes from the start of the chain). false: short, cmd->error = ERR_UNSPEC. */
+bool vgi_gpu_cmd_read(struct vgi_gpu_cmd *cmd, void *buf, size_t len);
+/* Answer now: resp->type set by the caller; fence fields are echoed. Marks cmd finished. */
+void vgi_gpu_cmd_respond(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd, struct virtio_gpu_ctrl_hdr *resp,
+			 size_t len);
+/* A held (fenced) command retired: answer OK_NODATA (or cmd->error), notify, free cmd. */
+void vgi_gpu_cmd_finish(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd);
+
+/* Charge bytes to the guest's host-memory budget; false (nothing charged) past max_hostmem. */
+bool vgi_gpu_hostmem_charge(struct vgi_gpu *gpu, uint64_t bytes);
+void vgi_gpu_hostmem_release(struct vgi_gpu *gpu, uint64_t bytes);
+/* The counter itself and the cap, for an engine that does its own accounting against it. */
+uint64_t *vgi_gpu_hostmem_counter(struct vgi_gpu *gpu, uint64_t *max);
+
+struct vgi_gpu_resource *vgi_gpu_resource_find(struct vgi_gpu *gpu, uint32_t id);
+/* A new resource in the table (id != 0, unused; else ERR_INVALID_RESOURCE_ID; ERR_OUT_OF_MEMORY past the cap). */
+uint32_t vgi_gpu_resource_add(struct vgi_gpu *gpu, uint32_t id, struct vgi_gpu_resource **out);
+/* Disable its scanouts, renderer destroy, free backing, release hostmem, remove. */
+void vgi_gpu_resource_destroy(struct vgi_gpu *gpu, struct vgi_gpu_resource *res);
+
+/* Copy len bytes at offset of res's backing to dst; false if out of range (nothing copied). */
+bool vgi_gpu_backing_read(const struct vgi_gpu_resource *res, uint64_t offset, void *dst, size_t len);
+
+/* The scanout res is shown on changed (pixels or GL texture): tell the sinks, damage in resource coords. */
+void vgi_gpu_resource_damage(struct vgi_gpu *gpu, struct vgi_gpu_resource *res, const struct vgi_rect *damage);
+
+#endif

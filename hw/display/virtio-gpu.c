@@ -1,0 +1,1331 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The virtio-gpu device core: queues, command decoding and validation,
+ * resource table and backing, scanouts, cursors, sinks, outputs, EDID,
+ * config space, host-memory accounting. Pixels are the renderer's
+ * (virtio-gpu-renderer.h describes the split).
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_gpu.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_ring.h>
+
+#include <vgi/gpu.h>
+#include <vgi/log.h>
+
+#include "vgi-config.h"
+#include "edid.h"
+#include "virtio-gpu-renderer.h"
+
+#define MAX_SINKS 8
+#define RES_BUCKETS 1024
+#define MAX_BACKING_ENTRIES 16384	/* as QEMU */
+#define MAX_BACKING_SIZE (1ull << 32)	/* more than any 2D resource can use */
+#define MAX_OUTPUT_SIZE 16384
+#define MIN_SCANOUT_SIZE 16		/* as QEMU */
+#define MAX_EDID_SIZE 1024		/* virtio_gpu_resp_edid.edid */
+#define CURSOR_PIXELS (VGI_CURSOR_SIZE * VGI_CURSOR_SIZE)
+
+struct gpu_scanout {
+	uint32_t resource_id;	/* 0: disabled */
+	struct vgi_rect rect;	/* part of the resource shown */
+	uint32_t format;
+	bool gl;		/* shown through the renderer's GL path */
+	struct vgi_cursor cursor;
+	uint32_t cursor_pixels[CURSOR_PIXELS];
+};
+
+struct gpu_output {
+	bool connected;
+	uint32_t width, height;
+	uint8_t *edid;		/* the frontend's, or NULL: generated */
+	uint32_t edid_size;
+};
+
+struct vgi_gpu {
+	struct vgi_virtio_device vdev;	/* first: container_of by cast */
+	uint32_t num_scanouts;
+	uint64_t max_hostmem;
+	bool edid, resource_uuid;
+	struct virtio_gpu_config config;
+	struct vgi_gpu_renderer *renderer;
+	struct vgi_display_sink sinks[MAX_SINKS];
+	unsigned nsinks;
+	struct gpu_output outputs[VGI_MAX_SCANOUTS];
+	struct gpu_scanout scanouts[VGI_MAX_SCANOUTS];
+	struct vgi_gpu_resource *buckets[RES_BUCKETS];
+	unsigned nresources;
+	uint64_t hostmem;
+	struct vgi_gpu_cmd *held;	/* fenced commands the renderer keeps */
+	bool busy[2], again[2];		/* queue re-entrancy guard */
+	bool ctrl_pushed;
+};
+
+static struct vgi_gpu *to_gpu(struct vgi_virtio_device *dev)
+{
+	return (struct vgi_gpu *)dev;
+}
+
+void vgi_gpu_config_init(struct vgi_gpu_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->num_scanouts = 1;
+	cfg->max_hostmem = VGI_GPU_DEFAULT_MAX_HOSTMEM;
+	cfg->edid = true;
+	cfg->resource_uuid = true;
+}
+
+/* ---------------------------------------------------------------- host memory */
+
+bool vgi_gpu_hostmem_charge(struct vgi_gpu *gpu, uint64_t bytes)
+{
+	if (bytes > gpu->max_hostmem - gpu->hostmem)
+		return false;
+	gpu->hostmem += bytes;
+	return true;
+}
+
+void vgi_gpu_hostmem_release(struct vgi_gpu *gpu, uint64_t bytes)
+{
+	if (bytes > gpu->hostmem) {
+		vgi_error("virtio-gpu: hostmem accounting underflow (%llu > %llu)", (unsigned long long)bytes,
+			  (unsigned long long)gpu->hostmem);
+		bytes = gpu->hostmem;
+	}
+	gpu->hostmem -= bytes;
+}
+
+uint64_t *vgi_gpu_hostmem_counter(struct vgi_gpu *gpu, uint64_t *max)
+{
+	*max = gpu->max_hostmem;
+	return &gpu->hostmem;
+}
+
+uint64_t vgi_gpu_hostmem_used(const struct vgi_gpu *gpu)
+{
+	return gpu->hostmem;
+}
+
+unsigned vgi_gpu_resource_count(const struct vgi_gpu *gpu)
+{
+	return gpu->nresources;
+}
+
+/* ---------------------------------------------------------------- sinks */
+
+static void sinks_cursor(struct vgi_gpu *gpu, uint32_t id, const struct vgi_cursor *c)
+{
+	for (unsigned i = 0; i < gpu->nsinks; i++) {
+		if (gpu->sinks[i].ops->cursor)
+			gpu->sinks[i].ops->cursor(gpu->sinks[i].sink, id, c);
+	}
+}
+
+static bool sink_has_gl(const struct vgi_display_sink *s)
+{
+	return s->ops->scanout_gl && s->ops->gl_update;
+}
+
+/* The CPU image of what scanout sid shows. */
+static bool scanout_image(struct vgi_gpu *gpu, uint32_t sid, struct vgi_gpu_resource *res, struct vgi_image *img)
+{
+	const struct gpu_scanout *so = &gpu->scanouts[sid];
+	struct vgi_image full;
+
+	if (!gpu->renderer->ops->get_image || !gpu->renderer->ops->get_image(gpu->renderer, res, &full))
+		return false;
+	/* the rect was checked against the resource size when the scanout was set */
+	*img = full;
+	img->width = so->rect.width;
+	img->height = so->rect.height;
+	img->data = (const uint8_t *)full.data + (size_t)so->rect.y * full.stride + (size_t)so->rect.x * 4;
+	return true;
+}
+
+/* Tell sinks about damage (scanout coordinates) on scanout sid. */
+static void scanout_update(struct vgi_gpu *gpu, uint32_t sid, struct vgi_gpu_resource *res, const struct vgi_rect *damage)
+{
+	const struct gpu_scanout *so = &gpu->scanouts[sid];
+	struct vgi_image img;
+	bool have_img = false, tried = false;
+
+	for (unsigned i = 0; i < gpu->nsinks; i++) {
+		const struct vgi_display_sink *s = &gpu->sinks[i];
+
+		if (so->gl && sink_has_gl(s)) {
+			s->ops->gl_update(s->sink, sid, damage);
+			continue;
+		}
+		if (!s->ops->update)
+			continue;
+		if (!tried) {
+			have_img = scanout_image(gpu, sid, res, &img);
+			tried = true;
+		}
+		if (have_img)
+			s->ops->update(s->sink, sid, damage, &img);
+	}
+}
+
+/* Scanout sid now shows res (or its rect changed): sinks get scanout() and a full update. */
+static void scanout_announce(struct vgi_gpu *gpu, uint32_t sid, struct vgi_gpu_resource *res)
+{
+	struct gpu_scanout *so = &gpu->scanouts[sid];
+	struct vgi_scanout s = { .enabled = true, .width = so->rect.width, .height = so->rect.height,
+				 .format = so->format };
+	struct vgi_gl_scanout gls;
+	struct vgi_rect all = { 0, 0, so->rect.width, so->rect.height };
+
+	memset(&gls, 0, sizeof(gls));
+	gls.dmabuf_fd = -1;
+	so->gl = gpu->renderer->ops->scanout_gl &&
+		 gpu->renderer->ops->scanout_gl(gpu->renderer, res, &so->rect, &gls);
+	for (unsigned i = 0; i < gpu->nsinks; i++) {
+		const struct vgi_display_sink *sk = &gpu->sinks[i];
+
+		if (so->gl && sink_has_gl(sk))
+			sk->ops->scanout_gl(sk->sink, sid, &gls);
+		else if (sk->ops->scanout)
+			sk->ops->scanout(sk->sink, sid, &s);
+	}
+	scanout_update(gpu, sid, res, &all);
+}
+
+static void scanout_disable(struct vgi_gpu *gpu, uint32_t sid)
+{
+	struct gpu_scanout *so = &gpu->scanouts[sid];
+	struct vgi_gpu_resource *res;
+	struct vgi_scanout s = { .enabled = false };
+	struct vgi_gl_scanout gls = { .enabled = false, .dmabuf_fd = -1 };
+
+	if (so->resource_id == 0)
+		return;
+	res = vgi_gpu_resource_find(gpu, so->resource_id);
+	if (res)
+		res->scanout_mask &= ~(1u << sid);
+	for (unsigned i = 0; i < gpu->nsinks; i++) {
+		const struct vgi_display_sink *sk = &gpu->sinks[i];
+
+		if (so->gl && sink_has_gl(sk))
+			sk->ops->scanout_gl(sk->sink, sid, &gls);
+		else if (sk->ops->scanout)
+			sk->ops->scanout(sk->sink, sid, &s);
+	}
+	so->resource_id = 0;
+	so->gl = false;
+	memset(&so->rect, 0, sizeof(so->rect));
+	so->format = 0;
+}
+
+void vgi_gpu_resource_damage(struct vgi_gpu *gpu, struct vgi_gpu_resource *res, const struct vgi_rect *damage)
+{
+	for (uint32_t sid = 0; sid < gpu->num_scanouts; sid++) {
+		const struct gpu_scanout *so = &gpu->scanouts[sid];
+		uint64_t x1, y1, x2, y2;
+		struct vgi_rect d;
+
+		if (!(res->scanout_mask & (1u << sid)))
+			continue;
+		/* intersect with the scanout's rect, in 64-bit */
+		x1 = damage->x > so->rect.x ? damage->x : so->rect.x;
+		y1 = damage->y > so->rect.y ? damage->y : so->rect.y;
+		x2 = (uint64_t)damage->x + damage->width;
+		y2 = (uint64_t)damage->y + damage->height;
+		if (x2 > (uint64_t)so->rect.x + so->rect.width)
+			x2 = (uint64_t)so->rect.x + so->rect.width;
+		if (y2 > (uint64_t)so->rect.y + so->rect.height)
+			y2 = (uint64_t)so->rect.y + so->rect.height;
+		if (x2 <= x1 || y2 <= y1)
+			continue;
+		d = (struct vgi_rect){ (uint32_t)(x1 - so->rect.x), (uint32_t)(y1 - so->rect.y), (uint32_t)(x2 - x1),
+				       (uint32_t)(y2 - y1) };
+		scanout_update(gpu, sid, res, &d);
+	}
+}
+
+/* ---------------------------------------------------------------- resources */
+
+static unsigned bucket_of(uint32_t id)
+{
+	return (id * 2654435761u) >> 22;	/* 10 bits */
+}
+
+struct vgi_gpu_resource *vgi_gpu_resource_find(struct vgi_gpu *gpu, uint32_t id)
+{
+	struct vgi_gpu_resource *r;
+
+	if (id == 0)
+		return NULL;
+	for (r = gpu->buckets[bucket_of(id)]; r; r = r->hnext) {
+		if (r->id == id)
+			return r;
+	}
+	return NULL;
+}
+
+uint32_t vgi_gpu_resource_add(struct vgi_gpu *gpu, uint32_t id, struct vgi_gpu_resource **out)
+{
+	struct vgi_gpu_resource *res;
+	unsigned b = bucket_of(id);
+
+	*out = NULL;
+	if (id == 0 || vgi_gpu_resource_find(gpu, id)) {
+		vgi_warn("virtio-gpu: resource id %u is %s", id, id ? "already in use" : "not allowed");
+		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+	}
+	if (!vgi_gpu_hostmem_charge(gpu, sizeof(*res)))
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	res = calloc(1, sizeof(*res));
+	if (!res) {
+		vgi_gpu_hostmem_release(gpu, sizeof(*res));
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	}
+	res->id = id;
+	res->hostmem = sizeof(*res);
+	res->hnext = gpu->buckets[b];
+	gpu->buckets[b] = res;
+	gpu->nresources++;
+	*out = res;
+	return 0;
+}
+
+static void backing_free(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
+{
+	uint64_t bytes = (uint64_t)res->nentries * sizeof(*res->entries) + (uint64_t)res->niov * sizeof(*res->iov) +
+			 (res->run_start ? (uint64_t)(res->niov + 1) * sizeof(uint64_t) : 0);
+
+	if (!res->entries && !res->iov)
+		return;
+	free(res->entries);
+	free(res->iov);
+	free(res->run_start);
+	res->entries = NULL;
+	res->iov = NULL;
+	res->run_start = NULL;
+	res->nentries = 0;
+	res->niov = 0;
+	res->backing_size = 0;
+	vgi_gpu_hostmem_release(gpu, bytes);
+	res->hostmem -= bytes;
+}
+
+void vgi_gpu_resource_destroy(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
+{
+	struct vgi_gpu_resource **pp = &gpu->buckets[bucket_of(res->id)];
+
+	for (uint32_t sid = 0; sid < gpu->num_scanouts; sid++) {
+		if (res->scanout_mask & (1u << sid))
+			scanout_disable(gpu, sid);
+	}
+	if (res->iov && gpu->renderer->ops->detach_backing)
+		gpu->renderer->ops->detach_backing(gpu->renderer, res);
+	backing_free(gpu, res);
+	if (gpu->renderer->ops->resource_destroy)
+		gpu->renderer->ops->resource_destroy(gpu->renderer, res);
+	vgi_gpu_hostmem_release(gpu, res->hostmem);
+	while (*pp && *pp != res)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = res->hnext;
+	gpu->nresources--;
+	free(res);
+}
+
+static void destroy_all_resources(struct vgi_gpu *gpu)
+{
+	for (unsigned b = 0; b < RES_BUCKETS; b++) {
+		while (gpu->buckets[b])
+			vgi_gpu_resource_destroy(gpu, gpu->buckets[b]);
+	}
+}
+
+/* Index of the backing run holding offset (offset < backing_size): binary search. */
+static unsigned run_find(const struct vgi_gpu_resource *res, uint64_t offset)
+{
+	unsigned lo = 0, hi = res->niov;	/* run_start[lo] <= offset < run_start[hi] */
+
+	while (hi - lo > 1) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (res->run_start[mid] <= offset)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool vgi_gpu_backing_read(const struct vgi_gpu_resource *res, uint64_t offset, void *dst, size_t len)
+{
+	uint8_t *d = dst;
+	unsigned i;
+	uint64_t within;
+
+	if (!res->iov || offset > res->backing_size || len > res->backing_size - offset)
+		return false;
+	if (len == 0)
+		return true;
+	i = run_find(res, offset);
+	within = offset - res->run_start[i];
+	while (len) {
+		size_t n = res->iov[i].iov_len - within;
+
+		if (n > len)
+			n = len;
+		memcpy(d, (const uint8_t *)res->iov[i].iov_base + within, n);
+		d += n;
+		len -= n;
+		within = 0;
+		i++;
+	}
+	return true;
+}
+
+/*
+ * Translate res->entries into res->iov and the run index. Host-contiguous
+ * neighbours are merged, so a transfer costs one lookup per run. Returns 0
+ * or a VIRTIO_GPU_RESP_ERR_* code with nothing left allocated or charged
+ * except the entries (CVE-2021-3544).
+ */
+static uint32_t backing_map(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
+{
+	const struct vgi_guest_memory *mem = gpu->vdev.mem;
+	unsigned cap = res->nentries + 8, n = 0;
+	uint64_t charged = (uint64_t)cap * sizeof(struct iovec), total = 0;
+	struct iovec *iov;
+	uint64_t *runs;
+
+	if (!vgi_gpu_hostmem_charge(gpu, charged))
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	iov = malloc(cap * sizeof(*iov));
+	if (!iov) {
+		vgi_gpu_hostmem_release(gpu, charged);
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	}
+	for (uint32_t e = 0; e < res->nentries; e++) {
+		uint64_t addr = res->entries[e].addr, len = res->entries[e].length;
+		int ret;
+
+		if (len == 0 || len > MAX_BACKING_SIZE - total) {
+			vgi_warn("virtio-gpu: resource %u backing entry %u: bad length %llu (total %llu)", res->id, e,
+				 (unsigned long long)len, (unsigned long long)total);
+			goto fail_unspec;
+		}
+		total += len;
+		while ((ret = vgi_guest_memory_to_iovec(mem, addr, len, iov, cap, &n)) == -E2BIG) {
+			unsigned ncap = cap * 2;
+			struct iovec *niov;
+
+			if (!vgi_gpu_hostmem_charge(gpu, (uint64_t)(ncap - cap) * sizeof(*iov)))
+				goto fail_oom;
+			charged += (uint64_t)(ncap - cap) * sizeof(*iov);
+			niov = realloc(iov, ncap * sizeof(*iov));
+			if (!niov)
+				goto fail_oom;
+			iov = niov;
+			cap = ncap;
+		}
+		if (ret < 0) {
+			vgi_warn("virtio-gpu: resource %u backing entry %u: 0x%llx+%llu is not guest RAM", res->id, e,
+				 (unsigned long long)addr, (unsigned long long)len);
+			goto fail_unspec;
+		}
+		/* merge with the previous entry's last piece when host-contiguous */
+	}
+	{
+		unsigned w = 0;
+
+		for (unsigned r = 0; r < n; r++) {
+			if (w && (uint8_t *)iov[w - 1].iov_base + iov[w - 1].iov_len == iov[r].iov_base)
+				iov[w - 1].iov_len += iov[r].iov_len;
+			else
+				iov[w++] = iov[r];
+		}
+		n = w;
+	}
+	/* shrink to fit, then the run index */
+	if (n < cap) {
+		struct iovec *s = realloc(iov, n * sizeof(*iov));
+
+		if (s) {
+			iov = s;
+			vgi_gpu_hostmem_release(gpu, charged - (uint64_t)n * sizeof(*iov));
+			charged = (uint64_t)n * sizeof(*iov);
+		}
+	}
+	if (!vgi_gpu_hostmem_charge(gpu, (uint64_t)(n + 1) * sizeof(uint64_t)))
+		goto fail_oom;
+	runs = malloc((n + 1) * sizeof(uint64_t));
+	if (!runs) {
+		vgi_gpu_hostmem_release(gpu, (uint64_t)(n + 1) * sizeof(uint64_t));
+		goto fail_oom;
+	}
+	runs[0] = 0;
+	for (unsigned r = 0; r < n; r++)
+		runs[r + 1] = runs[r] + iov[r].iov_len;
+	/* charged for exactly n iovecs now (or cap if the shrink failed): account as n, release the rest */
+	if (charged != (uint64_t)n * sizeof(*iov)) {
+		vgi_gpu_hostmem_release(gpu, charged - (uint64_t)n * sizeof(*iov));
+	}
+	res->iov = iov;
+	res->niov = n;
+	res->run_start = runs;
+	res->backing_size = total;
+	res->hostmem += (uint64_t)n * sizeof(*iov) + (uint64_t)(n + 1) * sizeof(uint64_t);
+	return 0;
+
+fail_oom:
+	free(iov);
+	vgi_gpu_hostmem_release(gpu, charged);
+	return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+fail_unspec:
+	free(iov);
+	vgi_gpu_hostmem_release(gpu, charged);
+	return VIRTIO_GPU_RESP_ERR_UNSPEC;
+}
+
+/* ---------------------------------------------------------------- responses */
+
+bool vgi_gpu_cmd_read(struct vgi_gpu_cmd *cmd, void *buf, size_t len)
+{
+	size_t got = vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, buf, len);
+
+	if (got != len) {
+		vgi_warn("virtio-gpu: command 0x%x too short: %zu bytes, need %zu", cmd->hdr.type, got, len);
+		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return false;
+	}
+	return true;
+}
+
+void vgi_gpu_cmd_respond(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd, struct virtio_gpu_ctrl_hdr *resp,
+			 size_t len)
+{
+	struct vgi_virtqueue *vq = gpu->vdev.queues[0];
+	size_t room = vgi_iov_size(cmd->elem->in_sg, cmd->elem->in_num);
+	uint32_t written = 0;
+
+	if (cmd->finished)
+		return;
+	if (cmd->hdr.flags & VIRTIO_GPU_FLAG_FENCE) {
+		resp->flags |= VIRTIO_GPU_FLAG_FENCE;
+		resp->fence_id = cmd->hdr.fence_id;
+		resp->ctx_id = cmd->hdr.ctx_id;
+		if (cmd->hdr.flags & VIRTIO_GPU_FLAG_INFO_RING_IDX) {
+			resp->flags |= VIRTIO_GPU_FLAG_INFO_RING_IDX;
+			resp->ring_idx = cmd->hdr.ring_idx;
+		}
+	}
+	if (room < len) {
+		vgi_warn("virtio-gpu: command 0x%x: response buffer of %zu bytes, need %zu", cmd->hdr.type, room, len);
+	} else {
+		vgi_iov_from_buf(cmd->elem->in_sg, cmd->elem->in_num, 0, resp, len);
+		written = (uint32_t)len;
+	}
+	vgi_virtqueue_push(vq, cmd->elem, written);
+	cmd->elem = NULL;
+	cmd->finished = true;
+	gpu->ctrl_pushed = true;
+}
+
+static void respond_nodata(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd, uint32_t type)
+{
+	struct virtio_gpu_ctrl_hdr resp;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.type = type;
+	vgi_gpu_cmd_respond(gpu, cmd, &resp, sizeof(resp));
+}
+
+void vgi_gpu_cmd_finish(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct vgi_gpu_cmd **pp = &gpu->held;
+
+	while (*pp && *pp != cmd)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = cmd->next;
+	if (!cmd->finished)
+		respond_nodata(gpu, cmd, cmd->error ? cmd->error : VIRTIO_GPU_RESP_OK_NODATA);
+	free(cmd);
+	if (gpu->ctrl_pushed) {
+		gpu->ctrl_pushed = false;
+		vgi_virtio_device_notify(&gpu->vdev, 0);
+	}
+}
+
+static void free_held(struct vgi_gpu *gpu)
+{
+	while (gpu->held) {
+		struct vgi_gpu_cmd *c = gpu->held;
+
+		gpu->held = c->next;
+		vgi_vq_elem_free(c->elem);
+		free(c);
+	}
+}
+
+/* ---------------------------------------------------------------- control commands */
+
+static bool rect_inside(const struct virtio_gpu_rect *r, uint32_t width, uint32_t height)
+{
+	return (uint64_t)r->x + r->width <= width && (uint64_t)r->y + r->height <= height;
+}
+
+static void cmd_get_display_info(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_resp_display_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.hdr.type = VIRTIO_GPU_RESP_OK_DISPLAY_INFO;
+	for (uint32_t i = 0; i < gpu->num_scanouts; i++) {
+		if (!gpu->outputs[i].connected)
+			continue;
+		info.pmodes[i].enabled = 1;
+		info.pmodes[i].r.width = gpu->outputs[i].width;
+		info.pmodes[i].r.height = gpu->outputs[i].height;
+	}
+	vgi_gpu_cmd_respond(gpu, cmd, &info.hdr, sizeof(info));
+}
+
+static void cmd_get_edid(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_cmd_get_edid ge;
+	struct virtio_gpu_resp_edid *resp;
+	uint32_t size = sizeof(resp->edid);
+
+	if (!gpu->edid) {
+		vgi_warn("virtio-gpu: GET_EDID without the EDID feature");
+		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return;
+	}
+	if (!vgi_gpu_cmd_read(cmd, &ge, sizeof(ge)))
+		return;
+	if (ge.scanout >= gpu->num_scanouts) {
+		vgi_warn("virtio-gpu: GET_EDID for scanout %u (have %u)", ge.scanout, gpu->num_scanouts);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	resp = calloc(1, sizeof(*resp));
+	if (!resp) {
+		cmd->error = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+		return;
+	}
+	resp->hdr.type = VIRTIO_GPU_RESP_OK_EDID;
+	vgi_gpu_get_edid(gpu, ge.scanout, resp->edid, &size);
+	resp->size = size;
+	vgi_gpu_cmd_respond(gpu, cmd, &resp->hdr, sizeof(*resp));
+	free(resp);
+}
+
+static void cmd_resource_create_2d(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_resource_create_2d c;
+	struct vgi_gpu_resource *res;
+	uint32_t fourcc, err;
+
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	if (c.resource_id == 0 || vgi_gpu_resource_find(gpu, c.resource_id)) {
+		vgi_warn("virtio-gpu: CREATE_2D: resource id %u %s", c.resource_id, c.resource_id ? "exists" : "is 0");
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+		return;
+	}
+	fourcc = vgi_format_from_virtio_gpu(c.format);
+	if (!fourcc || c.width == 0 || c.height == 0) {
+		vgi_warn("virtio-gpu: CREATE_2D %u: bad format %u or size %ux%u", c.resource_id, c.format, c.width,
+			 c.height);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	err = vgi_gpu_resource_add(gpu, c.resource_id, &res);
+	if (err) {
+		cmd->error = err;
+		return;
+	}
+	res->width = c.width;
+	res->height = c.height;
+	res->virtio_format = c.format;
+	res->fourcc = fourcc;
+	err = gpu->renderer->ops->resource_create_2d(gpu->renderer, res);
+	if (err) {
+		vgi_warn("virtio-gpu: CREATE_2D %u (%ux%u): cannot allocate", c.resource_id, c.width, c.height);
+		vgi_gpu_resource_destroy(gpu, res);
+		cmd->error = err;
+	}
+}
+
+static struct vgi_gpu_resource *find_or_error(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd, uint32_t id,
+					      bool need_backing, const char *what)
+{
+	struct vgi_gpu_resource *res = vgi_gpu_resource_find(gpu, id);
+
+	if (!res || (need_backing && !res->iov)) {
+		vgi_warn("virtio-gpu: %s: resource %u %s", what, id, res ? "has no backing" : "does not exist");
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+		return NULL;
+	}
+	return res;
+}
+
+static void cmd_resource_unref(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_resource_unref c;
+	struct vgi_gpu_resource *res;
+
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	res = find_or_error(gpu, cmd, c.resource_id, false, "UNREF");
+	if (res)
+		vgi_gpu_resource_destroy(gpu, res);
+}
+
+static void cmd_set_scanout(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_set_scanout c;
+	struct vgi_gpu_resource *res, *old;
+	struct gpu_scanout *so;
+
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	if (c.scanout_id >= gpu->num_scanouts) {	/* CVE-2016-10029 */
+		vgi_warn("virtio-gpu: SET_SCANOUT: scanout id %u (have %u)", c.scanout_id, gpu->num_scanouts);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID;
+		return;
+	}
+	so = &gpu->scanouts[c.scanout_id];
+	if (c.resource_id == 0) {
+		scanout_disable(gpu, c.scanout_id);
+		return;
+	}
+	res = find_or_error(gpu, cmd, c.resource_id, true, "SET_SCANOUT");
+	if (!res)
+		return;
+	if (!rect_inside(&c.r, res->width, res->height) || c.r.width < MIN_SCANOUT_SIZE ||
+	    c.r.height < MIN_SCANOUT_SIZE) {
+		vgi_warn("virtio-gpu: SET_SCANOUT %u: rect %u,%u %ux%u outside resource %u (%ux%u)", c.scanout_id,
+			 c.r.x, c.r.y, c.r.width, c.r.height, res->id, res->width, res->height);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	old = so->resource_id != res->id ? vgi_gpu_resource_find(gpu, so->resource_id) : NULL;
+	if (old)
+		old->scanout_mask &= ~(1u << c.scanout_id);
+	res->scanout_mask |= 1u << c.scanout_id;
+	so->resource_id = res->id;
+	so->rect = (struct vgi_rect){ c.r.x, c.r.y, c.r.width, c.r.height };
+	so->format = res->fourcc;
+	scanout_announce(gpu, c.scanout_id, res);
+}
+
+static void cmd_resource_flush(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_resource_flush c;
+	struct vgi_gpu_resource *res;
+	struct vgi_rect d;
+
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	res = find_or_error(gpu, cmd, c.resource_id, false, "RESOURCE_FLUSH");
+	if (!res)
+		return;
+	if (!rect_inside(&c.r, res->width, res->height)) {
+		vgi_warn("virtio-gpu: RESOURCE_FLUSH %u: rect %u,%u %ux%u outside %ux%u", res->id, c.r.x, c.r.y,
+			 c.r.width, c.r.height, res->width, res->height);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	d = (struct vgi_rect){ c.r.x, c.r.y, c.r.width, c.r.height };
+	vgi_gpu_resource_damage(gpu, res, &d);
+}
+
+static void cmd_transfer_to_host_2d(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_transfer_to_host_2d c;
+	struct vgi_gpu_resource *res;
+	struct vgi_rect r;
+	uint64_t stride, extent;
+
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	res = find_or_error(gpu, cmd, c.resource_id, true, "TRANSFER_TO_HOST_2D");
+	if (!res)
+		return;
+	if (!rect_inside(&c.r, res->width, res->height)) {
+		vgi_warn("virtio-gpu: TRANSFER_TO_HOST_2D %u: rect %u,%u %ux%u outside %ux%u", res->id, c.r.x, c.r.y,
+			 c.r.width, c.r.height, res->width, res->height);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	if (c.r.width == 0 || c.r.height == 0)
+		return;
+	/* the guest's rows have the resource's stride; the last byte read must be in the backing */
+	stride = (uint64_t)res->width * 4;
+	extent = stride * (c.r.height - 1) + (uint64_t)c.r.width * 4;	/* < 2^66 / ... fits: w,h < 2^32 */
+	if (c.offset > res->backing_size || extent > res->backing_size - c.offset) {
+		vgi_warn("virtio-gpu: TRANSFER_TO_HOST_2D %u: offset %llu + %llu bytes past backing of %llu", res->id,
+			 (unsigned long long)c.offset, (unsigned long long)extent,
+			 (unsigned long long)res->backing_size);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	r = (struct vgi_rect){ c.r.x, c.r.y, c.r.width, c.r.height };
+	cmd->error = gpu->renderer->ops->transfer_to_host_2d(gpu->renderer, res, &r, c.offset);
+}
+
+static void cmd_attach_backing(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_resource_attach_backing c;
+	struct vgi_gpu_resource *res;
+	uint64_t esize;
+	uint32_t err;
+
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	res = find_or_error(gpu, cmd, c.resource_id, false, "ATTACH_BACKING");
+	if (!res)
+		return;
+	if (res->iov) {
+		vgi_warn("virtio-gpu: ATTACH_BACKING %u: already has backing", res->id);
+		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return;
+	}
+	if (c.nr_entries == 0 || c.nr_entries > MAX_BACKING_ENTRIES) {
+		vgi_warn("virtio-gpu: ATTACH_BACKING %u: %u entries (1..%u)", res->id, c.nr_entries,
+			 MAX_BACKING_ENTRIES);
+		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return;
+	}
+	esize = (uint64_t)c.nr_entries * sizeof(struct virtio_gpu_mem_entry);
+	if (!vgi_gpu_hostmem_charge(gpu, esize)) {
+		cmd->error = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+		return;
+	}
+	res->entries = malloc(esize);
+	if (!res->entries) {
+		vgi_gpu_hostmem_release(gpu, esize);
+		cmd->error = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+		return;
+	}
+	res->nentries = c.nr_entries;
+	res->hostmem += esize;
+	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, sizeof(c), res->entries, esize) != esize) {
+		vgi_warn("virtio-gpu: ATTACH_BACKING %u: %u entries announced, fewer sent", res->id, c.nr_entries);
+		err = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		goto fail;
+	}
+	err = backing_map(gpu, res);
+	if (err)
+		goto fail;
+	if (gpu->renderer->ops->attach_backing) {
+		err = gpu->renderer->ops->attach_backing(gpu->renderer, res);
+		if (err)
+			goto fail;
+	}
+	return;
+fail:
+	backing_free(gpu, res);
+	cmd->error = err;
+}
+
+static void cmd_detach_backing(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_resource_detach_backing c;
+	struct vgi_gpu_resource *res;
+
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	res = find_or_error(gpu, cmd, c.resource_id, true, "DETACH_BACKING");
+	if (!res)
+		return;
+	if (gpu->renderer->ops->detach_backing)
+		gpu->renderer->ops->detach_backing(gpu->renderer, res);
+	backing_free(gpu, res);
+}
+
+static void cmd_assign_uuid(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_resource_assign_uuid c;
+	struct virtio_gpu_resp_resource_uuid resp;
+	struct vgi_gpu_resource *res;
+
+	if (!gpu->resource_uuid) {
+		vgi_warn("virtio-gpu: ASSIGN_UUID without the RESOURCE_UUID feature");
+		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return;
+	}
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	res = find_or_error(gpu, cmd, c.resource_id, false, "ASSIGN_UUID");
+	if (!res)
+		return;
+	if (!res->has_uuid) {
+		static uint64_t counter;
+
+		if (getrandom(res->uuid, sizeof(res->uuid), GRND_NONBLOCK) != (ssize_t)sizeof(res->uuid)) {
+			uint64_t v = ++counter ^ ((uint64_t)res->id << 32) ^ (uint64_t)(uintptr_t)res;
+
+			memcpy(res->uuid, &v, 8);
+			v = v * 6364136223846793005ull + 1442695040888963407ull;
+			memcpy(res->uuid + 8, &v, 8);
+		}
+		res->uuid[6] = (uint8_t)((res->uuid[6] & 0x0f) | 0x40);	/* version 4 */
+		res->uuid[8] = (uint8_t)((res->uuid[8] & 0x3f) | 0x80);	/* RFC 4122 variant */
+		res->has_uuid = true;
+	}
+	memset(&resp, 0, sizeof(resp));
+	resp.hdr.type = VIRTIO_GPU_RESP_OK_RESOURCE_UUID;
+	memcpy(resp.uuid, res->uuid, sizeof(resp.uuid));
+	vgi_gpu_cmd_respond(gpu, cmd, &resp.hdr, sizeof(resp));
+}
+
+static void process_cmd(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct vgi_gpu_renderer *r = gpu->renderer;
+
+	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, &cmd->hdr, sizeof(cmd->hdr)) !=
+	    sizeof(cmd->hdr)) {
+		vgi_warn("virtio-gpu: control command shorter than its header");
+		memset(&cmd->hdr, 0, sizeof(cmd->hdr));
+		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return;
+	}
+	if (r->ops->process_cmd && r->ops->process_cmd(r, cmd))
+		return;
+	switch (cmd->hdr.type) {
+	case VIRTIO_GPU_CMD_GET_DISPLAY_INFO: cmd_get_display_info(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_GET_EDID: cmd_get_edid(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_RESOURCE_CREATE_2D: cmd_resource_create_2d(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_RESOURCE_UNREF: cmd_resource_unref(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_SET_SCANOUT: cmd_set_scanout(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_RESOURCE_FLUSH: cmd_resource_flush(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D: cmd_transfer_to_host_2d(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING: cmd_attach_backing(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING: cmd_detach_backing(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_RESOURCE_ASSIGN_UUID: cmd_assign_uuid(gpu, cmd); break;
+	default:
+		/* 3D, capset and blob commands without a renderer for them, and garbage */
+		vgi_warn("virtio-gpu: unsupported control command 0x%x", cmd->hdr.type);
+		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		break;
+	}
+}
+
+static void process_ctrl(struct vgi_gpu *gpu)
+{
+	struct vgi_virtqueue *vq = gpu->vdev.queues[0];
+	struct vgi_vq_elem *elem;
+
+	while ((elem = vgi_virtqueue_pop(vq))) {
+		struct vgi_gpu_cmd *cmd = calloc(1, sizeof(*cmd));
+
+		if (!cmd) {
+			vgi_error("virtio-gpu: out of memory for a command");
+			vgi_virtqueue_push(vq, elem, 0);
+			gpu->ctrl_pushed = true;
+			continue;
+		}
+		cmd->elem = elem;
+		process_cmd(gpu, cmd);
+		if (!cmd->finished && !cmd->error && (cmd->hdr.flags & VIRTIO_GPU_FLAG_FENCE) &&
+		    gpu->renderer->ops->fence && gpu->renderer->ops->fence(gpu->renderer, cmd)) {
+			cmd->next = gpu->held;
+			gpu->held = cmd;
+			continue;
+		}
+		if (!cmd->finished)
+			respond_nodata(gpu, cmd, cmd->error ? cmd->error : VIRTIO_GPU_RESP_OK_NODATA);
+		free(cmd);
+	}
+	if (gpu->ctrl_pushed) {
+		gpu->ctrl_pushed = false;
+		vgi_virtio_device_notify(&gpu->vdev, 0);
+	}
+}
+
+/* ---------------------------------------------------------------- cursor queue */
+
+static void update_cursor(struct vgi_gpu *gpu, const struct virtio_gpu_update_cursor *c)
+{
+	struct gpu_scanout *so;
+	bool move = c->hdr.type == VIRTIO_GPU_CMD_MOVE_CURSOR;
+
+	if (c->hdr.type != VIRTIO_GPU_CMD_UPDATE_CURSOR && !move) {
+		vgi_warn("virtio-gpu: command 0x%x on the cursor queue", c->hdr.type);
+		return;
+	}
+	if (c->pos.scanout_id >= gpu->num_scanouts) {
+		vgi_warn("virtio-gpu: cursor on scanout %u (have %u)", c->pos.scanout_id, gpu->num_scanouts);
+		return;
+	}
+	so = &gpu->scanouts[c->pos.scanout_id];
+	so->cursor.image_changed = false;
+	if (!move) {
+		so->cursor.hot_x = c->hot_x;
+		so->cursor.hot_y = c->hot_y;
+		if (c->resource_id) {
+			struct vgi_gpu_resource *res = vgi_gpu_resource_find(gpu, c->resource_id);
+
+			if (!res)
+				vgi_warn("virtio-gpu: UPDATE_CURSOR: resource %u does not exist", c->resource_id);
+			else if (gpu->renderer->ops->cursor_image &&
+				 gpu->renderer->ops->cursor_image(gpu->renderer, res, so->cursor_pixels))
+				so->cursor.image_changed = true;
+			else
+				vgi_warn("virtio-gpu: UPDATE_CURSOR: resource %u is not a %ux%u image", res->id,
+					 VGI_CURSOR_SIZE, VGI_CURSOR_SIZE);
+		}
+	}
+	so->cursor.x = (int32_t)c->pos.x;
+	so->cursor.y = (int32_t)c->pos.y;
+	so->cursor.visible = c->resource_id != 0;
+	so->cursor.pixels = so->cursor_pixels;
+	sinks_cursor(gpu, c->pos.scanout_id, &so->cursor);
+	so->cursor.image_changed = false;
+}
+
+static void process_cursor(struct vgi_gpu *gpu)
+{
+	struct vgi_virtqueue *vq = gpu->vdev.queues[1];
+	struct vgi_vq_elem *elem;
+	bool pushed = false;
+
+	while ((elem = vgi_virtqueue_pop(vq))) {
+		struct virtio_gpu_update_cursor c;
+
+		if (vgi_iov_to_buf(elem->out_sg, elem->out_num, 0, &c, sizeof(c)) != sizeof(c))
+			vgi_warn("virtio-gpu: cursor command shorter than %zu bytes", sizeof(c));
+		else
+			update_cursor(gpu, &c);
+		vgi_virtqueue_push(vq, elem, 0);
+		pushed = true;
+	}
+	if (pushed)
+		vgi_virtio_device_notify(&gpu->vdev, 1);
+}
+
+/* ---------------------------------------------------------------- virtio device ops */
+
+static uint64_t gpu_get_features(struct vgi_virtio_device *dev)
+{
+	struct vgi_gpu *gpu = to_gpu(dev);
+	uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
+		     (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+
+	if (gpu->edid)
+		f |= 1ull << VIRTIO_GPU_F_EDID;
+	if (gpu->resource_uuid)
+		f |= 1ull << VIRTIO_GPU_F_RESOURCE_UUID;
+	if (gpu->renderer->ops->features)
+		f |= gpu->renderer->ops->features(gpu->renderer);
+	return f;
+}
+
+static void gpu_set_features(struct vgi_virtio_device *dev, uint64_t acked)
+{
+	struct vgi_gpu *gpu = to_gpu(dev);
+
+	if (gpu->renderer->ops->set_features)
+		gpu->renderer->ops->set_features(gpu->renderer, acked);
+}
+
+static void gpu_queue_notify(struct vgi_virtio_device *dev, unsigned index)
+{
+	struct vgi_gpu *gpu = to_gpu(dev);
+
+	if (index > 1)
+		return;
+	/* a sink or host callback that kicks again from inside is served after, not nested */
+	if (gpu->busy[index]) {
+		gpu->again[index] = true;
+		return;
+	}
+	gpu->busy[index] = true;
+	do {
+		gpu->again[index] = false;
+		if (index == 0)
+			process_ctrl(gpu);
+		else
+			process_cursor(gpu);
+	} while (gpu->again[index]);
+	gpu->busy[index] = false;
+}
+
+static void gpu_read_config(struct vgi_virtio_device *dev, uint32_t offset, void *buf, uint32_t len)
+{
+	struct vgi_gpu *gpu = to_gpu(dev);
+
+	gpu->config.num_capsets = gpu->renderer->ops->num_capsets ? gpu->renderer->ops->num_capsets(gpu->renderer)
+								  : 0;
+	memcpy(buf, (const uint8_t *)&gpu->config + offset, len);
+}
+
+static void gpu_write_config(struct vgi_virtio_device *dev, uint32_t offset, const void *buf, uint32_t len)
+{
+	struct vgi_gpu *gpu = to_gpu(dev);
+	struct virtio_gpu_config tmp = gpu->config;
+	const uint32_t clear_at = offsetof(struct virtio_gpu_config, events_clear);
+
+	tmp.events_clear = 0;
+	memcpy((uint8_t *)&tmp + offset, buf, len);
+	/* only events_clear is writable: write 1 to clear */
+	if (offset < clear_at + 4 && offset + len > clear_at)
+		gpu->config.events_read &= ~tmp.events_clear;
+}
+
+static void gpu_reset(struct vgi_virtio_device *dev)
+{
+	struct vgi_gpu *gpu = to_gpu(dev);
+
+	free_held(gpu);
+	destroy_all_resources(gpu);
+	for (uint32_t sid = 0; sid < gpu->num_scanouts; sid++) {
+		struct gpu_scanout *so = &gpu->scanouts[sid];
+
+		if (so->cursor.visible) {
+			so->cursor.visible = false;
+			so->cursor.image_changed = false;
+			sinks_cursor(gpu, sid, &so->cursor);
+		}
+		memset(&so->cursor, 0, sizeof(so->cursor));
+	}
+	if (gpu->renderer->ops->reset)
+		gpu->renderer->ops->reset(gpu->renderer);
+}
+
+static void gpu_memory_changed(struct vgi_virtio_device *dev)
+{
+	struct vgi_gpu *gpu = to_gpu(dev);
+
+	/* backing iovecs point into the old mapping: translate the guest's entries again */
+	for (unsigned b = 0; b < RES_BUCKETS; b++) {
+		for (struct vgi_gpu_resource *res = gpu->buckets[b]; res; res = res->hnext) {
+			struct virtio_gpu_mem_entry *entries = res->entries;
+			uint32_t n = res->nentries;
+
+			if (!res->iov)
+				continue;
+			if (gpu->renderer->ops->detach_backing)
+				gpu->renderer->ops->detach_backing(gpu->renderer, res);
+			/* keep the entries, drop the mapping */
+			res->entries = NULL;
+			res->nentries = 0;
+			backing_free(gpu, res);
+			res->entries = entries;
+			res->nentries = n;
+			if (backing_map(gpu, res) == 0 &&
+			    (!gpu->renderer->ops->attach_backing ||
+			     gpu->renderer->ops->attach_backing(gpu->renderer, res) == 0))
+				continue;
+			vgi_warn("virtio-gpu: resource %u: backing no longer in guest memory; detached", res->id);
+			backing_free(gpu, res);
+		}
+	}
+}
+
+static const struct vgi_virtio_device_ops gpu_ops = {
+	.get_features = gpu_get_features,
+	.set_features = gpu_set_features,
+	.queue_notify = gpu_queue_notify,
+	.read_config = gpu_read_config,
+	.write_config = gpu_write_config,
+	.reset = gpu_reset,
+	.memory_changed = gpu_memory_changed,
+};
+
+/* ---------------------------------------------------------------- public API */
+
+struct vgi_gpu *vgi_gpu_new(const struct vgi_gpu_config *cfg)
+{
+	struct vgi_gpu_config def;
+	struct vgi_gpu *gpu;
+
+	if (!cfg) {
+		vgi_gpu_config_init(&def);
+		cfg = &def;
+	}
+	if (cfg->num_scanouts > VGI_MAX_SCANOUTS) {
+		vgi_error("virtio-gpu: %u scanouts (1..%u)", cfg->num_scanouts, VGI_MAX_SCANOUTS);
+		return NULL;
+	}
+	for (unsigned i = 0; i < VGI_MAX_SCANOUTS; i++) {
+		if (cfg->outputs[i].width > MAX_OUTPUT_SIZE || cfg->outputs[i].height > MAX_OUTPUT_SIZE) {
+			vgi_error("virtio-gpu: output %u: %ux%u is larger than %u", i, cfg->outputs[i].width,
+				  cfg->outputs[i].height, MAX_OUTPUT_SIZE);
+			return NULL;
+		}
+	}
+	if (cfg->blob && !cfg->virgl) {
+		vgi_error("virtio-gpu: blob resources need 3D (virgl)");
+		return NULL;
+	}
+	gpu = calloc(1, sizeof(*gpu));
+	if (!gpu)
+		return NULL;
+	if (vgi_virtio_device_init(&gpu->vdev, &gpu_ops, VIRTIO_ID_GPU, 2, sizeof(struct virtio_gpu_config))) {
+		free(gpu);
+		return NULL;
+	}
+	gpu->num_scanouts = cfg->num_scanouts ? cfg->num_scanouts : 1;
+	gpu->max_hostmem = cfg->max_hostmem ? cfg->max_hostmem : VGI_GPU_DEFAULT_MAX_HOSTMEM;
+	gpu->edid = cfg->edid;
+	gpu->resource_uuid = cfg->resource_uuid;
+	gpu->config.num_scanouts = gpu->num_scanouts;
+	for (uint32_t i = 0; i < gpu->num_scanouts; i++) {
+		struct gpu_output *o = &gpu->outputs[i];
+
+		o->connected = !cfg->outputs[i].disconnected;
+		o->width = cfg->outputs[i].width ? cfg->outputs[i].width : VGI_GPU_DEFAULT_WIDTH;
+		o->height = cfg->outputs[i].height ? cfg->outputs[i].height : VGI_GPU_DEFAULT_HEIGHT;
+	}
+	if (cfg->virgl) {
+#ifdef VGI_GPU_VIRGL_RENDERER
+		gpu->renderer = vgi_gpu_renderer_virgl_new(gpu, cfg);
+#else
+		vgi_error("virtio-gpu: 3D (virgl) requested but not built in");
+#endif
+	} else {
+		gpu->renderer = vgi_gpu_renderer_2d_new(gpu);
+	}
+	if (!gpu->renderer) {
+		vgi_virtio_device_finish(&gpu->vdev);
+		free(gpu);
+		return NULL;
+	}
+	return gpu;
+}
+
+void vgi_gpu_free(struct vgi_gpu *gpu)
+{
+	if (!gpu)
+		return;
+	free_held(gpu);
+	destroy_all_resources(gpu);
+	if (gpu->renderer->ops->destroy)
+		gpu->renderer->ops->destroy(gpu->renderer);
+	for (unsigned i = 0; i < gpu->nsinks; i++) {
+		if (gpu->sinks[i].ops->destroy)
+			gpu->sinks[i].ops->destroy(gpu->sinks[i].sink);
+	}
+	for (unsigned i = 0; i < VGI_MAX_SCANOUTS; i++)
+		free(gpu->outputs[i].edid);
+	vgi_virtio_device_finish(&gpu->vdev);
+	free(gpu);
+}
+
+struct vgi_virtio_device *vgi_gpu_virtio(struct vgi_gpu *gpu)
+{
+	return &gpu->vdev;
+}
+
+int vgi_gpu_add_sink(struct vgi_gpu *gpu, const struct vgi_display_ops *ops, void *sink)
+{
+	if (!ops)
+		return -EINVAL;
+	if (gpu->nsinks == MAX_SINKS)
+		return -ENOSPC;
+	gpu->sinks[gpu->nsinks++] = (struct vgi_display_sink){ ops, sink };
+	return 0;
+}
+
+int vgi_gpu_set_output(struct vgi_gpu *gpu, uint32_t id, bool connected, uint32_t width, uint32_t height)
+{
+	struct gpu_output *o;
+
+	if (id >= gpu->num_scanouts)
+		return -EINVAL;
+	if (connected && (width == 0 || height == 0 || width > MAX_OUTPUT_SIZE || height > MAX_OUTPUT_SIZE))
+		return -EINVAL;
+	o = &gpu->outputs[id];
+	if (!connected) {
+		width = o->width;
+		height = o->height;
+	}
+	if (o->connected == connected && o->width == width && o->height == height)
+		return 0;
+	o->connected = connected;
+	o->width = width;
+	o->height = height;
+	gpu->config.events_read |= VIRTIO_GPU_EVENT_DISPLAY;
+	vgi_virtio_device_config_changed(&gpu->vdev);
+	return 0;
+}
+
+int vgi_gpu_get_edid(struct vgi_gpu *gpu, uint32_t id, uint8_t *edid, uint32_t *size)
+{
+	const struct gpu_output *o;
+
+	if (id >= gpu->num_scanouts || !edid || !size)
+		return -EINVAL;
+	o = &gpu->outputs[id];
+	if (o->edid) {
+		if (*size < o->edid_size)
+			return -EINVAL;
+		memcpy(edid, o->edid, o->edid_size);
+		*size = o->edid_size;
+		return 0;
+	}
+	if (*size < VGI_EDID_SIZE)
+		return -EINVAL;
+	vgi_edid_generate(edid, id, o->width, o->height);
+	*size = VGI_EDID_SIZE;
+	return 0;
+}
+
+int vgi_gpu_set_edid(struct vgi_gpu *gpu, uint32_t id, const uint8_t *blob, uint32_t size)
+{
+	struct gpu_output *o;
+	uint8_t *copy = NULL;
+
+	if (id >= gpu->num_scanouts || size > MAX_EDID_SIZE || (size && (!blob || size % 128)))
+		return -EINVAL;
+	if (size) {
+		copy = malloc(size);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, blob, size);
+	}
+	o = &gpu->outputs[id];
+	free(o->edid);
+	o->edid = copy;
+	o->edid_size = size;
+	return 0;
+}
+
+static void host_output_changed(void *opaque, uint32_t id, bool connected, uint32_t width, uint32_t height)
+{
+	if (vgi_gpu_set_output(opaque, id, connected, width, height) < 0)
+		vgi_warn("virtio-gpu: sink asked for output %u %s %ux%u: refused", id,
+			 connected ? "connected" : "disconnected", width, height);
+}
+
+static void host_edid(void *opaque, uint32_t id, const uint8_t *blob, uint32_t size)
+{
+	if (vgi_gpu_set_edid(opaque, id, blob, size) < 0)
+		vgi_warn("virtio-gpu: frontend EDID for output %u (%u bytes) refused", id, size);
+}
+
+void vgi_gpu_display_host_init(struct vgi_gpu *gpu, struct vgi_display_host *host)
+{
+	memset(host, 0, sizeof(*host));
+	host->output_changed = host_output_changed;
+	host->edid = host_edid;
+	host->opaque = gpu;
+}
+
+int vgi_gpu_get_fd(struct vgi_gpu *gpu)
+{
+	return gpu->renderer->ops->get_fd ? gpu->renderer->ops->get_fd(gpu->renderer) : -1;
+}
+
+void vgi_gpu_dispatch(struct vgi_gpu *gpu)
+{
+	if (gpu->renderer->ops->dispatch)
+		gpu->renderer->ops->dispatch(gpu->renderer);
+}
