@@ -36,9 +36,10 @@ struct fence_log {
 	uint64_t id[16];
 };
 
-static void on_fence(void *opaque, uint32_t ctx_id, uint32_t ring_idx, uint64_t fence_id)
+static void on_fence(void *opaque, void *data, uint32_t ctx_id, uint32_t ring_idx, uint64_t fence_id)
 {
 	struct fence_log *l = opaque;
+	assert_ptr_equal(data, (void *)(uintptr_t)(fence_id + 1));
 	if (l->n < 16) {
 		l->ctx[l->n] = ctx_id;
 		l->ring[l->n] = ring_idx;
@@ -48,20 +49,37 @@ static void on_fence(void *opaque, uint32_t ctx_id, uint32_t ring_idx, uint64_t 
 }
 
 struct fx {
+	struct fence_log log;	/* first: the fence callback's opaque */
 	struct vgi_virgl *v;
-	struct fence_log log;
-	uint64_t hostmem;
+	uint64_t hostmem, max_hostmem;
 };
+
+static bool charge(void *opaque, uint64_t bytes)
+{
+	struct fx *f = opaque;
+	if (bytes > f->max_hostmem - f->hostmem)
+		return false;
+	f->hostmem += bytes;
+	return true;
+}
+
+static void release(void *opaque, uint64_t bytes)
+{
+	struct fx *f = opaque;
+	assert_true(bytes <= f->hostmem);
+	f->hostmem -= bytes;
+}
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct vgi_virgl_config cfg = {
-		.max_hostmem = 64ull << 20,
-		.hostmem_used = &f->hostmem,
+		.charge = charge,
+		.release = release,
 		.fence = on_fence,
-		.opaque = &f->log,
+		.opaque = f,
 	};
+	f->max_hostmem = 64ull << 20;
 	f->v = vgi_virgl_new(&cfg);
 	if (!f->v) {
 		free(f);
@@ -201,12 +219,12 @@ static void test_clear_and_read_back(void **state)
 	cmd[n++] = 0;
 	cmd[n++] = 0;		/* stencil */
 	assert_int_equal(vgi_virgl_submit(f->v, CTX, cmd, n * 4), VIRTIO_GPU_RESP_OK_NODATA);
-	assert_int_equal(vgi_virgl_create_fence(f->v, CTX, false, 0, 1000), VIRTIO_GPU_RESP_OK_NODATA);
-	assert_int_equal(vgi_virgl_create_fence(f->v, CTX, true, 0, 7), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(vgi_virgl_create_fence(f->v, CTX, false, 0, 1000, (void *)1001), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(vgi_virgl_create_fence(f->v, CTX, true, 0, 7, (void *)8), VIRTIO_GPU_RESP_OK_NODATA);
 	/* virglrenderer 0.10 has one timeline per virgl context */
-	assert_int_equal(vgi_virgl_create_fence(f->v, CTX, true, 1, 8), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
-	assert_int_equal(vgi_virgl_create_fence(f->v, CTX, true, 64, 8), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
-	assert_int_equal(vgi_virgl_create_fence(f->v, 33, true, 0, 8), VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID);
+	assert_int_equal(vgi_virgl_create_fence(f->v, CTX, true, 1, 8, NULL), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(vgi_virgl_create_fence(f->v, CTX, true, 64, 8, NULL), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(vgi_virgl_create_fence(f->v, 33, true, 0, 8, NULL), VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID);
 	wait_fences(f, 2);
 	bool seen_global = false, seen_ctx = false;
 	for (unsigned i = 0; i < 2; i++) {
@@ -256,6 +274,7 @@ static void test_clear_and_read_back(void **state)
 	assert_int_equal(vgi_virgl_resource_count(f->v), 0);
 	assert_int_equal(f->hostmem, 0);
 	free(backing);
+	free(iov);
 }
 
 static void test_transfer_limits(void **state)
@@ -272,7 +291,6 @@ static void test_transfer_limits(void **state)
 	struct iovec *iov = calloc(1, sizeof(*iov));
 	*iov = (struct iovec){ backing, bsize };
 	assert_int_equal(vgi_virgl_attach_backing(f->v, RES, iov, 1), VIRTIO_GPU_RESP_OK_NODATA);
-	iov = calloc(1, sizeof(*iov));
 	assert_int_equal(vgi_virgl_attach_backing(f->v, RES, iov, 1), VIRTIO_GPU_RESP_ERR_UNSPEC);
 	assert_int_equal(vgi_virgl_transfer_3d(f->v, &t, 0, true), VIRTIO_GPU_RESP_OK_NODATA);
 
@@ -305,6 +323,7 @@ static void test_transfer_limits(void **state)
 	assert_int_equal(vgi_virgl_detach_backing(f->v, RES), VIRTIO_GPU_RESP_ERR_UNSPEC);
 	assert_int_equal(vgi_virgl_resource_unref(f->v, RES), VIRTIO_GPU_RESP_OK_NODATA);
 	free(backing);
+	free(iov);
 }
 
 static void test_create_limits(void **state)

@@ -13,7 +13,7 @@
 
 #include "vgi-config.h"
 
-#if VGI_HAVE_GBM
+#ifdef VGI_HAVE_GBM
 #include <gbm.h>
 #endif
 
@@ -51,7 +51,7 @@ static int open_display(struct vgi_egl *egl, const char *render_node)
 		egl->dpy = get_display(EGL_PLATFORM_SURFACELESS_MESA, EGL_DEFAULT_DISPLAY);
 		return egl->dpy == EGL_NO_DISPLAY ? -ENODEV : 0;
 	}
-#if VGI_HAVE_GBM
+#ifdef VGI_HAVE_GBM
 	if (!epoxy_has_egl_extension(EGL_NO_DISPLAY, "EGL_MESA_platform_gbm") &&
 	    !epoxy_has_egl_extension(EGL_NO_DISPLAY, "EGL_KHR_platform_gbm")) {
 		vgi_error("virgl: EGL lacks EGL_KHR_platform_gbm");
@@ -193,7 +193,7 @@ void vgi_egl_finish(struct vgi_egl *egl)
 		 */
 		eglReleaseThread();
 	}
-#if VGI_HAVE_GBM
+#ifdef VGI_HAVE_GBM
 	if (egl->gbm)
 		gbm_device_destroy(egl->gbm);
 #endif

@@ -59,6 +59,7 @@ struct fence {
 	uint32_t seq;		/* our ctx0 sequence number (global timeline) */
 	uint32_t ctx_id, ring_idx;
 	uint64_t fence_id;	/* the guest's */
+	void *data;
 };
 
 struct vgi_virgl {
@@ -66,8 +67,6 @@ struct vgi_virgl {
 	struct vgi_egl egl;
 	struct virgl_renderer_callbacks cbs;
 	bool renderer_up;
-	uint64_t own_hostmem;
-	uint64_t *hostmem;
 	struct res *res[RES_BUCKETS];
 	unsigned nres;
 	struct ctx *ctxs;
@@ -104,7 +103,7 @@ static void fences_retire(struct vgi_virgl *v, bool per_ctx, uint32_t ctx_id, ui
 			v->fences_tail = pp;
 		v->nfences--;
 		if (v->cfg.fence)
-			v->cfg.fence(v->cfg.opaque, f->ctx_id, f->ring_idx, f->fence_id);
+			v->cfg.fence(v->cfg.opaque, f->data, f->ctx_id, f->ring_idx, f->fence_id);
 		free(f);
 	}
 	if (!v->fences)
@@ -119,6 +118,17 @@ static void cb_write_fence(void *cookie, uint32_t seq)
 static void cb_write_context_fence(void *cookie, uint32_t ctx_id, uint32_t ring_idx, uint64_t fence_id)
 {
 	fences_retire(cookie, true, ctx_id, ring_idx, fence_id, false);
+}
+
+static void drop_fences(struct vgi_virgl *v)
+{
+	while (v->fences) {
+		struct fence *f = v->fences;
+		v->fences = f->next;
+		free(f);
+	}
+	v->fences_tail = &v->fences;
+	v->nfences = 0;
 }
 
 /* ---- EGL for virglrenderer ---- */
@@ -171,7 +181,6 @@ struct vgi_virgl *vgi_virgl_new(const struct vgi_virgl_config *cfg)
 	if (!v)
 		return NULL;
 	v->cfg = *cfg;
-	v->hostmem = cfg->hostmem_used ? cfg->hostmem_used : &v->own_hostmem;
 	v->fences_tail = &v->fences;
 	v->next_seq = 1;
 	if (vgi_egl_init(&v->egl, cfg->render_node) < 0) {
@@ -222,15 +231,23 @@ void vgi_virgl_free(struct vgi_virgl *v)
 	}
 	if (v->renderer_up)
 		virgl_renderer_cleanup(v);
-	while (v->fences) {
-		struct fence *f = v->fences;
-		v->fences = f->next;
-		free(f);
-	}
+	drop_fences(v);
 	vgi_egl_finish(&v->egl);
 	if (instance == v)
 		instance = NULL;
 	free(v);
+}
+
+void vgi_virgl_reset(struct vgi_virgl *v)
+{
+	drop_fences(v);
+	while (v->ctxs) {
+		struct ctx *c = v->ctxs;
+		v->ctxs = c->next;
+		virgl_renderer_context_destroy(c->id);
+		free(c);
+	}
+	v->nctx = 0;
 }
 
 const char *vgi_virgl_renderer_name(const struct vgi_virgl *v)
@@ -534,17 +551,19 @@ static uint32_t res_insert(struct vgi_virgl *v, struct virgl_renderer_resource_c
 		if (a->last_level)
 			bytes += bytes / 3;		/* a full mip chain */
 	}
-	if (bytes > v->cfg.max_hostmem || *v->hostmem > v->cfg.max_hostmem - bytes) {
-		vgi_warn("virgl: resource %u needs %llu bytes, %llu of %llu used", a->handle,
-			 (unsigned long long)bytes, (unsigned long long)*v->hostmem,
-			 (unsigned long long)v->cfg.max_hostmem);
+	if (!v->cfg.charge(v->cfg.opaque, bytes)) {
+		vgi_warn("virgl: resource %u needs %llu bytes: over the host-memory limit", a->handle,
+			 (unsigned long long)bytes);
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
 	}
 	struct res *r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!r) {
+		v->cfg.release(v->cfg.opaque, bytes);
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	}
 	int ret = virgl_renderer_resource_create(a, NULL, 0);
 	if (ret) {
+		v->cfg.release(v->cfg.opaque, bytes);
 		vgi_warn("virgl: resource %u (format %u target %u): virglrenderer error %d",
 			 a->handle, a->format, a->target, ret);
 		free(r);
@@ -561,7 +580,6 @@ static uint32_t res_insert(struct vgi_virgl *v, struct virgl_renderer_resource_c
 	r->last_level = a->last_level;
 	r->charge = bytes;
 	r->export_fd = -1;
-	*v->hostmem += bytes;
 	r->next = v->res[r->id % RES_BUCKETS];
 	v->res[r->id % RES_BUCKETS] = r;
 	v->nres++;
@@ -601,7 +619,6 @@ static void res_detach(struct res *r)
 	if (!r->iov)
 		return;
 	virgl_renderer_resource_detach_iov((int)r->id, &iov, &n);
-	free(r->iov);
 	r->iov = NULL;
 	r->niov = 0;
 	r->backing_size = 0;
@@ -619,7 +636,7 @@ static void res_destroy(struct vgi_virgl *v, struct res *r)
 	virgl_renderer_resource_unref(r->id);
 	if (r->export_fd >= 0)
 		close(r->export_fd);
-	*v->hostmem -= r->charge;
+	v->cfg.release(v->cfg.opaque, r->charge);
 	v->nres--;
 	free(r);
 }
@@ -641,14 +658,12 @@ uint32_t vgi_virgl_attach_backing(struct vgi_virgl *v, uint32_t res_id, struct i
 	uint64_t size = 0;
 	if (!r || r->iov) {
 		vgi_warn("virgl: ATTACH_BACKING to %s resource %u", r ? "backed" : "unknown", res_id);
-		free(iov);
 		return r ? VIRTIO_GPU_RESP_ERR_UNSPEC : VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
 	}
 	for (unsigned i = 0; i < n; i++)
 		size += iov[i].iov_len;
 	if (n == 0 || virgl_renderer_resource_attach_iov((int)res_id, iov, (int)n)) {
 		vgi_warn("virgl: ATTACH_BACKING to resource %u failed (%u entries)", res_id, n);
-		free(iov);
 		return VIRTIO_GPU_RESP_ERR_UNSPEC;
 	}
 	r->iov = iov;
@@ -773,7 +788,7 @@ uint32_t vgi_virgl_transfer_3d(struct vgi_virgl *v, const struct virtio_gpu_tran
 /* ---- fences ---- */
 
 uint32_t vgi_virgl_create_fence(struct vgi_virgl *v, uint32_t ctx_id, bool per_ctx, uint32_t ring_idx,
-				uint64_t fence_id)
+				uint64_t fence_id, void *data)
 {
 	if (per_ctx && (ring_idx >= 64 || !ctx_find(v, ctx_id))) {
 		vgi_warn("virgl: fence on context %u ring %u", ctx_id, ring_idx);
@@ -787,6 +802,7 @@ uint32_t vgi_virgl_create_fence(struct vgi_virgl *v, uint32_t ctx_id, bool per_c
 	f->ctx_id = ctx_id;
 	f->ring_idx = ring_idx;
 	f->fence_id = fence_id;
+	f->data = data;
 	int ret;
 	if (per_ctx) {
 		ret = virgl_renderer_context_create_fence(ctx_id, VIRGL_RENDERER_FENCE_FLAG_MERGEABLE,
@@ -841,6 +857,20 @@ int vgi_virgl_read_rect(struct vgi_virgl *v, uint32_t res_id, const struct vgi_r
 	};
 	int ret = virgl_renderer_transfer_read_iov(res_id, 0, 0, stride, 0, &b, 0, &iov, 1);
 	return ret ? -EIO : 0;
+}
+
+bool vgi_virgl_cursor(struct vgi_virgl *v, uint32_t res_id, uint32_t *pixels)
+{
+	uint32_t w = 0, h = 0;
+	struct res *r = res_find(v, res_id);
+	if (!r || r->target != T_2D || format_bpp(r->format) != 4 || r->width != 64 || r->height != 64)
+		return false;
+	void *data = virgl_renderer_get_cursor_data(res_id, &w, &h);
+	bool ok = data && w == 64 && h == 64;
+	if (ok)
+		memcpy(pixels, data, 64 * 64 * 4);
+	free(data);
+	return ok;
 }
 
 int vgi_virgl_export(struct vgi_virgl *v, uint32_t res_id, struct vgi_gl_scanout *s)

@@ -18,8 +18,8 @@
  *
  * Host memory: each resource is charged an estimate of its size
  * (width*height*depth*layers*bytes per pixel, levels, samples; in 64-bit)
- * against *hostmem_used before virglrenderer sees it; creation is refused
- * past max_hostmem.
+ * through cfg->charge before virglrenderer sees it (creation is refused when
+ * it says no) and released through cfg->release when it goes.
  */
 
 #include <stdbool.h>
@@ -42,16 +42,19 @@ struct vgi_virgl;
 
 struct vgi_virgl_config {
 	const char *render_node;	/* NULL: surfaceless EGL */
-	uint64_t max_hostmem;
-	uint64_t *hostmem_used;		/* shared with the device's 2D resources; NULL: own counter */
-	/* A fence retired: answer the commands that waited on (ctx_id, ring_idx, fence_id). */
-	void (*fence)(void *opaque, uint32_t ctx_id, uint32_t ring_idx, uint64_t fence_id);
+	/* The device's host-memory budget: false refuses (nothing charged). */
+	bool (*charge)(void *opaque, uint64_t bytes);
+	void (*release)(void *opaque, uint64_t bytes);
+	/* A fence retired (in order per timeline): data is what vgi_virgl_create_fence got. */
+	void (*fence)(void *opaque, void *data, uint32_t ctx_id, uint32_t ring_idx, uint64_t fence_id);
 	void *opaque;
 };
 
 /* NULL with a logged reason (no EGL, no virglrenderer, or one already in this process). */
 struct vgi_virgl *vgi_virgl_new(const struct vgi_virgl_config *cfg);
 void vgi_virgl_free(struct vgi_virgl *v);
+/* Device reset: destroy every context, drop pending fences without calling cfg->fence. */
+void vgi_virgl_reset(struct vgi_virgl *v);
 
 const char *vgi_virgl_renderer_name(const struct vgi_virgl *v);	/* GL_RENDERER */
 int vgi_virgl_get_fd(struct vgi_virgl *v);	/* eventfd of the fence thread, -1 if none */
@@ -83,7 +86,7 @@ uint32_t vgi_virgl_resource_create_2d(struct vgi_virgl *v, uint32_t res_id, uint
 				      uint32_t width, uint32_t height);
 uint32_t vgi_virgl_resource_create_3d(struct vgi_virgl *v, const struct virtio_gpu_resource_create_3d *c);
 uint32_t vgi_virgl_resource_unref(struct vgi_virgl *v, uint32_t res_id);
-/* Takes iov (malloc'd, n entries, host pointers into guest RAM) in every case. */
+/* iov (n entries, host pointers into guest RAM) must live until detach or unref. */
 uint32_t vgi_virgl_attach_backing(struct vgi_virgl *v, uint32_t res_id, struct iovec *iov, unsigned n);
 uint32_t vgi_virgl_detach_backing(struct vgi_virgl *v, uint32_t res_id);
 uint32_t vgi_virgl_transfer_to_host_2d(struct vgi_virgl *v, uint32_t res_id, const struct vgi_rect *r,
@@ -93,7 +96,7 @@ uint32_t vgi_virgl_transfer_3d(struct vgi_virgl *v, const struct virtio_gpu_tran
 
 /* Fences: per_ctx (VIRTIO_GPU_FLAG_INFO_RING_IDX) uses ctx_id's timeline ring_idx. */
 uint32_t vgi_virgl_create_fence(struct vgi_virgl *v, uint32_t ctx_id, bool per_ctx, uint32_t ring_idx,
-				uint64_t fence_id);
+				uint64_t fence_id, void *data);
 
 /* Scanouts. */
 struct vgi_virgl_res_info {
@@ -106,6 +109,8 @@ uint32_t vgi_virgl_resource_info(struct vgi_virgl *v, uint32_t res_id, struct vg
 /* Read rect r of a resource into dst (row r->y at dst, stride bytes per row, 4 bytes a pixel). */
 int vgi_virgl_read_rect(struct vgi_virgl *v, uint32_t res_id, const struct vgi_rect *r, void *dst,
 			uint32_t stride);
+/* 64x64 cursor pixels of a resource into pixels; false if it is not a 64x64 32-bit one. */
+bool vgi_virgl_cursor(struct vgi_virgl *v, uint32_t res_id, uint32_t *pixels);
 /* Fill s->dmabuf_fd/fourcc/modifier/stride/offset when the texture can be exported; fd owned by v. */
 int vgi_virgl_export(struct vgi_virgl *v, uint32_t res_id, struct vgi_gl_scanout *s);
 

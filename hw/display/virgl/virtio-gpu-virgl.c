@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The virgl renderer behind the virtio-gpu core (virtio-gpu-renderer.h):
+ * decodes the 3D and capset commands, routes the core's 2D resource work
+ * to virglrenderer, holds fenced commands until their fence retires, and
+ * gives sinks a texture/dmabuf or read-back pixels (only the flushed area).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vgi/gpu.h>
+#include <vgi/guest-memory.h>
+#include <vgi/log.h>
+
+#include "../virtio-gpu-renderer.h"
+#include "virgl.h"
+
+/* Per resource: the read-back copy for pixel sinks. */
+struct vres {
+	uint8_t *pixels;	/* width * height * 4, allocated on the first get_image */
+	uint64_t pixels_charge;
+	bool stale;		/* read everything on the next get_image */
+	bool dirty;
+	struct vgi_rect damage;	/* flushed since the last read-back (bounding box) */
+};
+
+struct vrenderer {
+	struct vgi_gpu_renderer base;
+	struct vgi_virgl *v;
+	bool context_init;
+	uint8_t *submit_buf;	/* reused SUBMIT_3D copy, grows up to VGI_VIRGL_MAX_SUBMIT */
+	size_t submit_cap;
+};
+
+static struct vrenderer *to_vr(struct vgi_gpu_renderer *r)
+{
+	return (struct vrenderer *)r;
+}
+
+static bool vr_charge(void *opaque, uint64_t bytes)
+{
+	return vgi_gpu_hostmem_charge(opaque, bytes);
+}
+
+static void vr_release(void *opaque, uint64_t bytes)
+{
+	vgi_gpu_hostmem_release(opaque, bytes);
+}
+
+static void vr_fence_done(void *opaque, void *data, uint32_t ctx_id, uint32_t ring_idx, uint64_t fence_id)
+{
+	vgi_gpu_cmd_finish(opaque, data);
+}
+
+/* ---- ops ---- */
+
+static uint64_t vr_features(struct vgi_gpu_renderer *r)
+{
+	uint64_t f = 1ull << VIRTIO_GPU_F_VIRGL;
+	if (to_vr(r)->context_init)
+		f |= 1ull << VIRTIO_GPU_F_CONTEXT_INIT;
+	return f;
+}
+
+static uint32_t vr_num_capsets(struct vgi_gpu_renderer *r)
+{
+	return vgi_virgl_num_capsets(to_vr(r)->v);
+}
+
+static void vr_destroy(struct vgi_gpu_renderer *r)
+{
+	struct vrenderer *vr = to_vr(r);
+	vgi_virgl_free(vr->v);
+	free(vr->submit_buf);
+	free(vr);
+}
+
+static void vr_reset(struct vgi_gpu_renderer *r)
+{
+	vgi_virgl_reset(to_vr(r)->v);
+}
+
+static struct vres *vres_of(struct vgi_gpu_resource *res)
+{
+	return res->priv;
+}
+
+static uint32_t vres_attach(struct vgi_gpu_resource *res)
+{
+	struct vres *vs = calloc(1, sizeof(*vs));
+	if (!vs)
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	vs->stale = true;
+	res->priv = vs;
+	return 0;
+}
+
+static void cmd_create_3d(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_resource_create_3d c;
+	struct vgi_gpu_resource *res;
+	uint32_t err;
+
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	err = vgi_gpu_resource_add(vr->base.gpu, c.resource_id, &res);
+	if (err) {
+		cmd->error = err;
+		return;
+	}
+	res->width = c.width;
+	res->height = c.height;
+	res->virtio_format = c.format;
+	res->fourcc = c.target == 2 ? vgi_format_from_virtio_gpu(c.format) : 0;
+	err = vgi_virgl_resource_create_3d(vr->v, &c);
+	if (err == VIRTIO_GPU_RESP_OK_NODATA)
+		err = vres_attach(res);
+	else
+		err = err ? err : VIRTIO_GPU_RESP_ERR_UNSPEC;
+	if (err) {
+		vgi_gpu_resource_destroy(vr->base.gpu, res);
+		cmd->error = err;
+	}
+}
+
+static void cmd_ctx_create(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_ctx_create c;
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	if (!vr->context_init && c.context_init) {
+		vgi_warn("virgl: CTX_CREATE %u: context_init 0x%x without CONTEXT_INIT", c.hdr.ctx_id,
+			 c.context_init);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	uint32_t nlen = c.nlen < sizeof(c.debug_name) ? c.nlen : sizeof(c.debug_name);
+	uint32_t err = vgi_virgl_ctx_create(vr->v, c.hdr.ctx_id, c.context_init, c.debug_name, nlen);
+	if (err != VIRTIO_GPU_RESP_OK_NODATA)
+		cmd->error = err;
+}
+
+static void cmd_ctx_resource(struct vrenderer *vr, struct vgi_gpu_cmd *cmd, bool attach)
+{
+	struct virtio_gpu_ctx_resource c;
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	uint32_t err = attach ? vgi_virgl_ctx_attach(vr->v, c.hdr.ctx_id, c.resource_id)
+			      : vgi_virgl_ctx_detach(vr->v, c.hdr.ctx_id, c.resource_id);
+	if (err != VIRTIO_GPU_RESP_OK_NODATA)
+		cmd->error = err;
+}
+
+static void cmd_submit(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_cmd_submit c;
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	/* bounded before anything is allocated, and against what the guest really sent */
+	size_t have = vgi_iov_size(cmd->elem->out_sg, cmd->elem->out_num);
+	if (c.size > VGI_VIRGL_MAX_SUBMIT || c.size % 4 || have < sizeof(c) || have - sizeof(c) < c.size) {
+		vgi_warn("virgl: SUBMIT_3D of %u bytes (%zu sent, limit %u)", c.size, have - sizeof(c),
+			 VGI_VIRGL_MAX_SUBMIT);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	if (c.size > vr->submit_cap) {
+		size_t cap = vr->submit_cap ? vr->submit_cap : 4096;
+		while (cap < c.size)
+			cap *= 2;
+		uint8_t *b = realloc(vr->submit_buf, cap);
+		if (!b) {
+			cmd->error = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+			return;
+		}
+		vr->submit_buf = b;
+		vr->submit_cap = cap;
+	}
+	/* a copy: the guest may change its buffer while virglrenderer decodes */
+	vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, sizeof(c), vr->submit_buf, c.size);
+	uint32_t err = vgi_virgl_submit(vr->v, c.hdr.ctx_id, vr->submit_buf, c.size);
+	if (err != VIRTIO_GPU_RESP_OK_NODATA)
+		cmd->error = err;
+}
+
+static void cmd_transfer_3d(struct vrenderer *vr, struct vgi_gpu_cmd *cmd, bool to_host)
+{
+	struct virtio_gpu_transfer_host_3d c;
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	uint32_t err = vgi_virgl_transfer_3d(vr->v, &c, c.hdr.ctx_id, to_host);
+	if (err != VIRTIO_GPU_RESP_OK_NODATA) {
+		cmd->error = err;
+		return;
+	}
+	if (to_host) {
+		struct vgi_gpu_resource *res = vgi_gpu_resource_find(vr->base.gpu, c.resource_id);
+		if (res && res->priv)
+			vres_of(res)->stale = true;
+	}
+}
+
+static void cmd_capset_info(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_get_capset_info c;
+	struct virtio_gpu_resp_capset_info resp;
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	memset(&resp, 0, sizeof(resp));	/* CVE-2021-3545 */
+	uint32_t t = vgi_virgl_capset_info(vr->v, c.capset_index, &resp.capset_id, &resp.capset_max_version,
+					   &resp.capset_max_size);
+	if (t != VIRTIO_GPU_RESP_OK_CAPSET_INFO) {
+		cmd->error = t;
+		return;
+	}
+	resp.hdr.type = t;
+	vgi_gpu_cmd_respond(vr->base.gpu, cmd, &resp.hdr, sizeof(resp));
+}
+
+static void cmd_capset(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_get_capset c;
+	uint32_t size;
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	/* CVE-2016-10028 / CVE-2021-3546: the size is ours (bounded), never the guest's */
+	uint32_t t = vgi_virgl_capset_size(vr->v, c.capset_id, c.capset_version, &size);
+	if (t != VIRTIO_GPU_RESP_OK_CAPSET) {
+		cmd->error = t;
+		return;
+	}
+	struct virtio_gpu_resp_capset *resp = calloc(1, sizeof(*resp) + size);
+	if (!resp) {
+		cmd->error = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+		return;
+	}
+	vgi_virgl_capset_fill(vr->v, c.capset_id, c.capset_version, resp->capset_data);
+	resp->hdr.type = t;
+	vgi_gpu_cmd_respond(vr->base.gpu, cmd, &resp->hdr, sizeof(*resp) + size);
+	free(resp);
+}
+
+/* Peek at a core command (without answering) to track what pixel sinks need. */
+static void peek_flush(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_resource_flush c;
+	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, &c, sizeof(c)) != sizeof(c))
+		return;
+	struct vgi_gpu_resource *res = vgi_gpu_resource_find(vr->base.gpu, c.resource_id);
+	if (!res || !res->priv)
+		return;
+	struct vres *vs = vres_of(res);
+	struct vgi_rect d = { c.r.x, c.r.y, c.r.width, c.r.height };
+	if (!vgi_rect_clip(&d, res->width, res->height))
+		return;
+	if (!vs->dirty) {
+		vs->damage = d;
+		vs->dirty = true;
+		return;
+	}
+	uint64_t x1 = vs->damage.x < d.x ? vs->damage.x : d.x;
+	uint64_t y1 = vs->damage.y < d.y ? vs->damage.y : d.y;
+	uint64_t x2 = (uint64_t)vs->damage.x + vs->damage.width, y2 = (uint64_t)vs->damage.y + vs->damage.height;
+	if ((uint64_t)d.x + d.width > x2)
+		x2 = (uint64_t)d.x + d.width;
+	if ((uint64_t)d.y + d.height > y2)
+		y2 = (uint64_t)d.y + d.height;
+	vs->damage = (struct vgi_rect){ (uint32_t)x1, (uint32_t)y1, (uint32_t)(x2 - x1), (uint32_t)(y2 - y1) };
+}
+
+static void peek_set_scanout(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_set_scanout c;
+	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, &c, sizeof(c)) != sizeof(c))
+		return;
+	struct vgi_gpu_resource *res = vgi_gpu_resource_find(vr->base.gpu, c.resource_id);
+	if (res && res->priv)
+		vres_of(res)->stale = true;
+}
+
+static bool vr_process_cmd(struct vgi_gpu_renderer *r, struct vgi_gpu_cmd *cmd)
+{
+	struct vrenderer *vr = to_vr(r);
+	switch (cmd->hdr.type) {
+	case VIRTIO_GPU_CMD_CTX_CREATE: cmd_ctx_create(vr, cmd); return true;
+	case VIRTIO_GPU_CMD_CTX_DESTROY: {
+		uint32_t err = vgi_virgl_ctx_destroy(vr->v, cmd->hdr.ctx_id);
+		if (err != VIRTIO_GPU_RESP_OK_NODATA)
+			cmd->error = err;
+		return true;
+	}
+	case VIRTIO_GPU_CMD_CTX_ATTACH_RESOURCE: cmd_ctx_resource(vr, cmd, true); return true;
+	case VIRTIO_GPU_CMD_CTX_DETACH_RESOURCE: cmd_ctx_resource(vr, cmd, false); return true;
+	case VIRTIO_GPU_CMD_RESOURCE_CREATE_3D: cmd_create_3d(vr, cmd); return true;
+	case VIRTIO_GPU_CMD_TRANSFER_TO_HOST_3D: cmd_transfer_3d(vr, cmd, true); return true;
+	case VIRTIO_GPU_CMD_TRANSFER_FROM_HOST_3D: cmd_transfer_3d(vr, cmd, false); return true;
+	case VIRTIO_GPU_CMD_SUBMIT_3D: cmd_submit(vr, cmd); return true;
+	case VIRTIO_GPU_CMD_GET_CAPSET_INFO: cmd_capset_info(vr, cmd); return true;
+	case VIRTIO_GPU_CMD_GET_CAPSET: cmd_capset(vr, cmd); return true;
+	case VIRTIO_GPU_CMD_RESOURCE_FLUSH: peek_flush(vr, cmd); return false;
+	case VIRTIO_GPU_CMD_SET_SCANOUT: peek_set_scanout(vr, cmd); return false;
+	default:
+		/* core commands; blob commands are not offered and get the core's ERR_UNSPEC */
+		return false;
+	}
+}
+
+static bool vr_fence(struct vgi_gpu_renderer *r, struct vgi_gpu_cmd *cmd)
+{
+	struct vrenderer *vr = to_vr(r);
+	bool per_ctx = cmd->hdr.flags & VIRTIO_GPU_FLAG_INFO_RING_IDX;
+	uint32_t err = vgi_virgl_create_fence(vr->v, cmd->hdr.ctx_id, per_ctx, cmd->hdr.ring_idx,
+					      cmd->hdr.fence_id, cmd);
+	if (err != VIRTIO_GPU_RESP_OK_NODATA) {
+		cmd->error = err;
+		return false;	/* answered now, with the error */
+	}
+	return true;
+}
+
+static int vr_get_fd(struct vgi_gpu_renderer *r)
+{
+	return vgi_virgl_get_fd(to_vr(r)->v);
+}
+
+static void vr_dispatch(struct vgi_gpu_renderer *r)
+{
+	vgi_virgl_dispatch(to_vr(r)->v);
+}
+
+static uint32_t vr_resource_create_2d(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res)
+{
+	uint32_t err = vgi_virgl_resource_create_2d(to_vr(r)->v, res->id, res->virtio_format, res->width,
+						    res->height);
+	if (err != VIRTIO_GPU_RESP_OK_NODATA)
+		return err ? err : VIRTIO_GPU_RESP_ERR_UNSPEC;
+	return vres_attach(res);
+}
+
+static void vr_resource_destroy(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res)
+{
+	struct vrenderer *vr = to_vr(r);
+	struct vres *vs = vres_of(res);
+	if (!vs)	/* virglrenderer never had it */
+		return;
+	vgi_virgl_resource_unref(vr->v, res->id);
+	if (vs->pixels_charge)
+		vgi_gpu_hostmem_release(vr->base.gpu, vs->pixels_charge);
+	free(vs->pixels);
+	free(vs);
+	res->priv = NULL;
+}
+
+static uint32_t vr_attach_backing(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res)
+{
+	if (!res->priv)
+		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+	uint32_t err = vgi_virgl_attach_backing(to_vr(r)->v, res->id, res->iov, res->niov);
+	return err == VIRTIO_GPU_RESP_OK_NODATA ? 0 : err;
+}
+
+static void vr_detach_backing(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res)
+{
+	if (res->priv)
+		vgi_virgl_detach_backing(to_vr(r)->v, res->id);
+}
+
+static uint32_t vr_transfer_to_host_2d(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res,
+				       const struct vgi_rect *rect, uint64_t offset)
+{
+	if (!res->priv)
+		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+	uint32_t err = vgi_virgl_transfer_to_host_2d(to_vr(r)->v, res->id, rect, offset);
+	if (err == VIRTIO_GPU_RESP_OK_NODATA)
+		vres_of(res)->stale = true;
+	return err == VIRTIO_GPU_RESP_OK_NODATA ? 0 : err;
+}
+
+/* Pixels for sinks without GL: only what was flushed since the last call is read back. */
+static bool vr_get_image(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, struct vgi_image *img)
+{
+	struct vrenderer *vr = to_vr(r);
+	struct vres *vs = vres_of(res);
+	struct vgi_virgl_res_info info;
+	if (!vs || vgi_virgl_resource_info(vr->v, res->id, &info) != VIRTIO_GPU_RESP_OK_NODATA || !info.fourcc)
+		return false;
+	uint32_t stride = res->width * 4;
+	if (!vs->pixels) {
+		uint64_t bytes = (uint64_t)stride * res->height;
+		if (!vgi_gpu_hostmem_charge(vr->base.gpu, bytes))
+			return false;
+		vs->pixels = malloc(bytes);
+		if (!vs->pixels) {
+			vgi_gpu_hostmem_release(vr->base.gpu, bytes);
+			return false;
+		}
+		vs->pixels_charge = bytes;
+		vs->stale = true;
+	}
+	if (vs->stale) {
+		vs->damage = (struct vgi_rect){ 0, 0, res->width, res->height };
+		vs->dirty = true;
+	}
+	if (vs->dirty) {
+		const struct vgi_rect *d = &vs->damage;
+		if (vgi_virgl_read_rect(vr->v, res->id, d, vs->pixels + (size_t)d->y * stride + (size_t)d->x * 4,
+					stride) < 0)
+			return false;
+		vs->dirty = vs->stale = false;
+	}
+	*img = (struct vgi_image){ .width = res->width, .height = res->height, .stride = stride,
+				   .format = info.fourcc, .data = vs->pixels };
+	return true;
+}
+
+static bool vr_cursor_image(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, uint32_t *pixels)
+{
+	return res->priv && vgi_virgl_cursor(to_vr(r)->v, res->id, pixels);
+}
+
+static bool vr_scanout_gl(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, const struct vgi_rect *rect,
+			  struct vgi_gl_scanout *s)
+{
+	struct vrenderer *vr = to_vr(r);
+	struct vgi_virgl_res_info info;
+	if (!res->priv || vgi_virgl_resource_info(vr->v, res->id, &info) != VIRTIO_GPU_RESP_OK_NODATA ||
+	    !info.tex_id)
+		return false;
+	*s = (struct vgi_gl_scanout){
+		.enabled = true, .texture = info.tex_id, .dmabuf_fd = -1, .fourcc = info.fourcc,
+		.buf_width = info.width, .buf_height = info.height,
+		.x = rect->x, .y = rect->y, .width = rect->width, .height = rect->height,
+		.y0_top = info.y0_top,
+	};
+	vgi_virgl_export(vr->v, res->id, s);	/* a dmabuf where EGL can export one */
+	if (s->dmabuf_fd < 0) {
+		s->fourcc = info.fourcc;
+		s->buf_width = info.width;
+		s->buf_height = info.height;
+	}
+	return true;
+}
+
+static const struct vgi_gpu_renderer_ops virgl_ops = {
+	.name = "virgl",
+	.features = vr_features,
+	.num_capsets = vr_num_capsets,
+	.destroy = vr_destroy,
+	.reset = vr_reset,
+	.process_cmd = vr_process_cmd,
+	.fence = vr_fence,
+	.get_fd = vr_get_fd,
+	.dispatch = vr_dispatch,
+	.resource_create_2d = vr_resource_create_2d,
+	.resource_destroy = vr_resource_destroy,
+	.attach_backing = vr_attach_backing,
+	.detach_backing = vr_detach_backing,
+	.transfer_to_host_2d = vr_transfer_to_host_2d,
+	.get_image = vr_get_image,
+	.cursor_image = vr_cursor_image,
+	.scanout_gl = vr_scanout_gl,
+};
+
+struct vgi_gpu_renderer *vgi_gpu_renderer_virgl_new(struct vgi_gpu *gpu, const struct vgi_gpu_config *cfg)
+{
+	struct vrenderer *vr = calloc(1, sizeof(*vr));
+	if (!vr)
+		return NULL;
+	vr->base.ops = &virgl_ops;
+	vr->base.gpu = gpu;
+	/* virglrenderer 0.10: one fence timeline (ring 0) per virgl context */
+	vr->context_init = true;
+	struct vgi_virgl_config vc = {
+		.render_node = cfg->render_node,
+		.charge = vr_charge,
+		.release = vr_release,
+		.fence = vr_fence_done,
+		.opaque = gpu,
+	};
+	vr->v = vgi_virgl_new(&vc);
+	if (!vr->v) {
+		free(vr);
+		return NULL;
+	}
+	if (cfg->blob)
+		vgi_warn("virgl: blob resources are not offered (virglrenderer 0.10 in this build)");
+	return &vr->base;
+}
