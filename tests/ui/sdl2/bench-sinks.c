@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+/*
+ * CPU time per presented 1920x1080 frame, for a full-frame update and for a
+ * 64x64 damage update, for the desktop sinks (sdl, gtk) and the headless
+ * sink as a reference, under a private Xvfb. Counts this process's CPU time
+ * (CLOCK_PROCESS_CPUTIME_ID) and the X server's (from /proc), since the X
+ * server does part of the work of showing pixels. Never fails on timing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <drm_fourcc.h>
+#include <glib.h>
+
+#include <vgi/display.h>
+#include <vgi/sinks.h>
+
+#ifdef TEST_SDL
+#include "sdl2-sink.h"
+#endif
+#ifdef TEST_GTK
+#include "gtk-sink.h"
+#endif
+
+#include "xvfb-harness.h"
+
+#define FW 1920
+#define FH 1080
+#define SMALL 64
+
+static struct xvfb xvfb;
+static uint32_t *frame;
+
+static void host_quit(void *opaque) {}
+static const struct vgi_display_host host = { .quit = host_quit };
+
+struct result {
+	double full_us, full_x_us, small_us, small_x_us;
+};
+
+static uint64_t presented(const char *name, void *sink)
+{
+#ifdef TEST_SDL
+	if (!strcmp(name, "sdl"))
+		return vgi_sdl_sink_presented(sink);
+#endif
+#ifdef TEST_GTK
+	if (!strcmp(name, "gtk"))
+		return vgi_gtk_sink_presented(sink);
+#endif
+	(void)name, (void)sink;
+	return 0;
+}
+
+static void settle(const char *name, void *sink)
+{
+#ifdef TEST_GTK
+	if (!strcmp(name, "gtk"))
+		vgi_gtk_sink_sync(sink);
+#endif
+	(void)name, (void)sink;
+}
+
+/* One update, and wait until the sink has put it on screen. */
+static void present(const char *name, struct vgi_display_sink *s, const struct vgi_rect *r, uint32_t seq)
+{
+	struct vgi_image im = { FW, FH, FW * 4, DRM_FORMAT_XRGB8888, frame };
+	uint64_t before = presented(name, s->sink);
+
+	/* new contents in the damaged area */
+	for (uint32_t y = r->y; y < r->y + r->height; y++)
+		for (uint32_t x = r->x; x < r->x + r->width; x++)
+			frame[(size_t)y * FW + x] = x * 3 + y * 5 + seq * 0x010101;
+	s->ops->update(s->sink, 0, r, &im);
+	if (!strcmp(name, "headless"))
+		return;	/* synchronous */
+	for (int spin = 0; presented(name, s->sink) == before && spin < 100000; spin++)
+		g_main_context_iteration(NULL, TRUE);
+	settle(name, s->sink);
+}
+
+static int run(const char *name, struct result *res)
+{
+	struct vgi_display_sink s;
+	struct vgi_scanout sc = { .enabled = true, .width = FW, .height = FH, .format = DRM_FORMAT_XRGB8888 };
+	struct vgi_rect full = { 0, 0, FW, FH };
+	const int nfull = 40, nsmall = 2000;
+	uint64_t c0, x0;
+
+	if (vgi_display_sink_new(name, &host, &s))
+		return -1;
+	s.ops->scanout(s.sink, 0, &sc);
+	for (int i = 0; i < 5; i++)
+		present(name, &s, &full, 1000 + i);
+	pump_ms(300);
+
+	settle(name, s.sink);
+	c0 = cpu_ns();
+	x0 = xvfb_cpu_ns(&xvfb);
+	for (int i = 0; i < nfull; i++)
+		present(name, &s, &full, i);
+	settle(name, s.sink);
+	res->full_us = (double)(cpu_ns() - c0) / nfull / 1000.0;
+	res->full_x_us = (double)(xvfb_cpu_ns(&xvfb) - x0) / nfull / 1000.0;
+
+	c0 = cpu_ns();
+	x0 = xvfb_cpu_ns(&xvfb);
+	for (int i = 0; i < nsmall; i++) {
+		struct vgi_rect r = { (uint32_t)(i * 97 % (FW - SMALL)), (uint32_t)(i * 61 % (FH - SMALL)), SMALL, SMALL };
+
+		present(name, &s, &r, (uint32_t)i);
+	}
+	settle(name, s.sink);
+	res->small_us = (double)(cpu_ns() - c0) / nsmall / 1000.0;
+	res->small_x_us = (double)(xvfb_cpu_ns(&xvfb) - x0) / nsmall / 1000.0;
+	s.ops->destroy(s.sink);
+	pump_ms(100);
+	return 0;
+}
+
+int main(void)
+{
+	const char *names = vgi_display_sink_names();
+	const char *want[] = { "headless", "sdl", "gtk" };
+	double area = (double)SMALL * SMALL / ((double)FW * FH);
+	int ret;
+
+	ret = xvfb_start(&xvfb, FW + 64, FH + 64);
+	if (ret)
+		return ret;
+	frame = calloc((size_t)FW * FH, 4);
+	if (!frame)
+		return 1;
+	printf("CPU time per presented %dx%d XRGB8888 frame (us); X = the Xvfb server's share\n", FW, FH);
+	printf("%-9s %10s %10s %10s %10s %12s %12s\n", "sink", "full", "full X", "64x64", "64x64 X",
+	       "small/full", "area ratio");
+	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct result r;
+		char pat[32];
+
+		snprintf(pat, sizeof(pat), " %s ", want[i]);
+		{
+			char all[160];
+
+			snprintf(all, sizeof(all), " %s ", names);
+			if (!strstr(all, pat)) {
+				printf("%-9s (not built)\n", want[i]);
+				continue;
+			}
+		}
+		if (run(want[i], &r)) {
+			printf("%-9s (could not start)\n", want[i]);
+			continue;
+		}
+		printf("%-9s %10.1f %10.1f %10.2f %10.2f %12.5f %12.5f\n", want[i], r.full_us, r.full_x_us, r.small_us,
+		       r.small_x_us, (r.small_us + r.small_x_us) / (r.full_us + r.full_x_us), area);
+	}
+	printf("(small/full: total CPU of a 64x64 update over a full one; proportional to area would be %.5f,\n"
+	       " the rest is the fixed cost of one update)\n", area);
+	free(frame);
+	xvfb_stop(&xvfb);
+	return 0;
+}
