@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The 3D device end to end in-process: the virtio-gpu core with the virgl
+ * renderer, driven through real split rings by the test guest, as the
+ * Linux driver and Mesa's virgl winsys drive it. Fenced commands are held
+ * until virglrenderer's fence thread signals the poll fd; pixel sinks get
+ * read-back pixels of only the flushed area.
+ */
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_gpu.h>
+#include <linux/virtio_ring.h>
+
+#include <vgi/gpu.h>
+
+#include "test-guest.h"
+#include "virgl-cmds.h"
+
+#define W 64
+#define H 64
+
+struct sink {
+	unsigned scanouts, updates;
+	struct vgi_scanout last_scanout;
+	struct vgi_rect last_damage;
+	uint32_t px[H][W];	/* what the sink shows */
+};
+
+static void sink_scanout(void *s, uint32_t id, const struct vgi_scanout *so)
+{
+	struct sink *k = s;
+	k->scanouts++;
+	k->last_scanout = *so;
+}
+
+static void sink_update(void *s, uint32_t id, const struct vgi_rect *d, const struct vgi_image *img)
+{
+	struct sink *k = s;
+	k->updates++;
+	k->last_damage = *d;
+	assert_true(d->x + d->width <= img->width && d->y + d->height <= img->height && img->width <= W);
+	for (uint32_t y = d->y; y < d->y + d->height; y++)
+		memcpy(&k->px[y][d->x], (const uint8_t *)img->data + (size_t)y * img->stride + d->x * 4,
+		       d->width * 4);
+}
+
+static const struct vgi_display_ops sink_ops = {
+	.scanout = sink_scanout,
+	.update = sink_update,
+};
+
+struct fx {
+	struct tg_guest *g;
+	struct vgi_gpu *gpu;
+	struct vgi_virtio_device *dev;
+	struct tg_queue *ctrl, *cursor;
+	struct sink sink;
+	uint64_t features;
+	uint32_t used_len;
+	_Alignas(8) uint8_t resp[4096];
+	uint64_t backing_pages[W * H * 4 / TG_PAGE_SIZE];
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct vgi_gpu_config cfg;
+	vgi_gpu_config_init(&cfg);
+	cfg.virgl = true;
+	cfg.max_hostmem = 8u << 20;
+	f->gpu = vgi_gpu_new(&cfg);
+	if (!f->gpu) {
+		free(f);
+		return -1;
+	}
+	f->g = tg_guest_new(32u << 20);
+	assert_int_equal(vgi_gpu_add_sink(f->gpu, &sink_ops, &f->sink), 0);
+	f->dev = vgi_gpu_virtio(f->gpu);
+	assert_int_equal(vgi_virtio_device_set_memory(f->dev, f->g->mem), 0);
+	uint64_t known = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
+			 (1ull << VIRTIO_GPU_F_VIRGL) | (1ull << VIRTIO_GPU_F_EDID) |
+			 (1ull << VIRTIO_GPU_F_RESOURCE_BLOB) | (1ull << VIRTIO_GPU_F_CONTEXT_INIT);
+	f->features = vgi_virtio_device_get_features(f->dev) & known;
+	vgi_virtio_device_set_features(f->dev, f->features);
+	f->ctrl = tg_queue_new(f->g, 64);
+	f->cursor = tg_queue_new(f->g, 64);
+	assert_int_equal(tg_queue_attach(f->ctrl, f->dev, 0), 0);
+	assert_int_equal(tg_queue_attach(f->cursor, f->dev, 1), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	vgi_gpu_free(f->gpu);
+	tg_queue_free(f->ctrl);
+	tg_queue_free(f->cursor);
+	tg_guest_free(f->g);
+	free(f);
+	return 0;
+}
+
+/* Queue one command (cmd, optional data, response buffer); returns the head. */
+static int post(struct fx *f, const void *cmd, size_t len, const void *data, size_t dlen, size_t resp_len,
+		uint64_t *resp_gpa)
+{
+	struct tg_buf b[3];
+	unsigned n = 0;
+	b[n++] = (struct tg_buf){ tg_alloc_buf(f->g, cmd, len), (uint32_t)len, false };
+	if (dlen)
+		b[n++] = (struct tg_buf){ tg_alloc_buf(f->g, data, dlen), (uint32_t)dlen, false };
+	*resp_gpa = tg_alloc_buf(f->g, NULL, resp_len);
+	memset(tg_host(f->g, *resp_gpa), 0xee, resp_len);
+	b[n++] = (struct tg_buf){ *resp_gpa, (uint32_t)resp_len, true };
+	int h = tg_queue_add(f->ctrl, b, n, false);
+	assert_true(h >= 0);
+	tg_queue_publish(f->ctrl);
+	vgi_virtio_device_kick(f->dev, 0);
+	return h;
+}
+
+/* Wait for the used element: the fence thread's fd, then dispatch. No sleeping loop. */
+static uint32_t wait_used(struct fx *f, int head, uint64_t resp_gpa, size_t resp_len)
+{
+	uint32_t h, len;
+	for (int i = 0; i < 50; i++) {
+		if (tg_queue_get_used(f->ctrl, &h, &len)) {
+			assert_int_equal(h, head);
+			f->used_len = len;
+			memcpy(f->resp, tg_host(f->g, resp_gpa), resp_len < sizeof(f->resp) ? resp_len : sizeof(f->resp));
+			return len >= sizeof(struct virtio_gpu_ctrl_hdr) ? ((struct virtio_gpu_ctrl_hdr *)f->resp)->type : 0;
+		}
+		struct pollfd p = { .fd = vgi_gpu_get_fd(f->gpu), .events = POLLIN };
+		assert_true(p.fd >= 0);
+		if (poll(&p, 1, 200) > 0)
+			vgi_gpu_dispatch(f->gpu);
+	}
+	fail_msg("command never completed");
+	return 0;
+}
+
+static uint32_t cmd(struct fx *f, void *c, size_t len, const void *data, size_t dlen, size_t resp_len)
+{
+	uint64_t r;
+	int h = post(f, c, len, data, dlen, resp_len, &r);
+	return wait_used(f, h, r, resp_len);
+}
+
+static uint32_t nodata(struct fx *f, void *c, size_t len)
+{
+	return cmd(f, c, len, NULL, 0, sizeof(struct virtio_gpu_ctrl_hdr));
+}
+
+static void create_rt(struct fx *f, uint32_t id, uint32_t ctx)
+{
+	struct virtio_gpu_resource_create_3d c = {
+		.hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_3D, .resource_id = id, .target = 2,
+		.format = VGL_FMT_B8G8R8X8, .bind = VGL_BIND_RENDER_TARGET | VGL_BIND_SAMPLER_VIEW | VGL_BIND_SCANOUT,
+		.width = W, .height = H, .depth = 1, .array_size = 1,
+	};
+	assert_int_equal(nodata(f, &c, sizeof(c)), VIRTIO_GPU_RESP_OK_NODATA);
+	/* scattered pages, one entry each, as the kernel's sg table */
+	struct virtio_gpu_mem_entry ents[W * H * 4 / TG_PAGE_SIZE];
+	for (unsigned i = 0; i < W * H * 4 / TG_PAGE_SIZE; i++) {
+		f->backing_pages[i] = tg_alloc_page(f->g);
+		ents[i] = (struct virtio_gpu_mem_entry){ .addr = f->backing_pages[i], .length = TG_PAGE_SIZE };
+	}
+	struct virtio_gpu_resource_attach_backing a = {
+		.hdr.type = VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING, .resource_id = id,
+		.nr_entries = W * H * 4 / TG_PAGE_SIZE,
+	};
+	assert_int_equal(cmd(f, &a, sizeof(a), ents, sizeof(ents), 24), VIRTIO_GPU_RESP_OK_NODATA);
+	struct virtio_gpu_ctx_resource ca = {
+		.hdr = { .type = VIRTIO_GPU_CMD_CTX_ATTACH_RESOURCE, .ctx_id = ctx }, .resource_id = id,
+	};
+	assert_int_equal(nodata(f, &ca, sizeof(ca)), VIRTIO_GPU_RESP_OK_NODATA);
+}
+
+static uint32_t backing_px(struct fx *f, uint32_t x, uint32_t y)
+{
+	uint64_t off = ((uint64_t)y * W + x) * 4;
+	uint32_t v;
+	memcpy(&v, (uint8_t *)tg_host(f->g, f->backing_pages[off / TG_PAGE_SIZE]) + off % TG_PAGE_SIZE, 4);
+	return v;
+}
+
+/* SUBMIT_3D header + stream in one buffer, as the kernel sends it. */
+static uint32_t submit(struct fx *f, uint32_t ctx, const uint32_t *cs, uint32_t ndw, uint32_t flags,
+		       uint64_t fence, uint8_t ring, bool wait, int *head, uint64_t *rgpa)
+{
+	size_t len = sizeof(struct virtio_gpu_cmd_submit) + ndw * 4;
+	uint8_t *buf = calloc(1, len);
+	struct virtio_gpu_cmd_submit *s = (void *)buf;
+	s->hdr = (struct virtio_gpu_ctrl_hdr){ .type = VIRTIO_GPU_CMD_SUBMIT_3D, .flags = flags, .fence_id = fence,
+					       .ctx_id = ctx, .ring_idx = ring };
+	s->size = ndw * 4;
+	memcpy(buf + sizeof(*s), cs, ndw * 4);
+	uint64_t r;
+	int h = post(f, buf, len, NULL, 0, 24, &r);
+	free(buf);
+	if (!wait) {
+		*head = h;
+		*rgpa = r;
+		return 0;
+	}
+	return wait_used(f, h, r, 24);
+}
+
+static void test_capsets(void **state)
+{
+	struct fx *f = *state;
+	assert_true(f->features & (1ull << VIRTIO_GPU_F_VIRGL));
+	assert_true(f->features & (1ull << VIRTIO_GPU_F_CONTEXT_INIT));
+	assert_false(f->features & (1ull << VIRTIO_GPU_F_RESOURCE_BLOB));
+	struct virtio_gpu_config cfg;
+	assert_int_equal(vgi_virtio_device_read_config(f->dev, 0, &cfg, sizeof(cfg)), 0);
+	assert_int_equal(cfg.num_capsets, 2);
+
+	for (uint32_t i = 0; i < 2; i++) {
+		struct virtio_gpu_get_capset_info gi = { .hdr.type = VIRTIO_GPU_CMD_GET_CAPSET_INFO, .capset_index = i };
+		assert_int_equal(cmd(f, &gi, sizeof(gi), NULL, 0, sizeof(struct virtio_gpu_resp_capset_info)),
+				 VIRTIO_GPU_RESP_OK_CAPSET_INFO);
+		struct virtio_gpu_resp_capset_info info;
+		memcpy(&info, f->resp, sizeof(info));
+		assert_int_equal(info.capset_id, i + 1);
+		assert_int_equal(info.padding, 0);	/* CVE-2021-3545 */
+		assert_true(info.capset_max_size > 0 && info.capset_max_size < 4096 - 24);
+		struct virtio_gpu_get_capset gc = { .hdr.type = VIRTIO_GPU_CMD_GET_CAPSET, .capset_id = info.capset_id,
+						    .capset_version = info.capset_max_version };
+		size_t rl = sizeof(struct virtio_gpu_resp_capset) + info.capset_max_size;
+		assert_int_equal(cmd(f, &gc, sizeof(gc), NULL, 0, rl), VIRTIO_GPU_RESP_OK_CAPSET);
+		assert_int_equal(f->used_len, rl);
+		uint32_t max_version;
+		memcpy(&max_version, f->resp + 24, 4);
+		assert_true(max_version >= 1);
+		/* CVE-2021-3546: a response buffer smaller than the capset gets nothing past it */
+		uint64_t r;
+		int h = post(f, &gc, sizeof(gc), NULL, 0, 32, &r);
+		wait_used(f, h, r, 32);
+		assert_int_equal(f->used_len, 0);
+	}
+	struct virtio_gpu_get_capset_info bad = { .hdr.type = VIRTIO_GPU_CMD_GET_CAPSET_INFO, .capset_index = 2 };
+	assert_int_equal(cmd(f, &bad, sizeof(bad), NULL, 0, sizeof(struct virtio_gpu_resp_capset_info)),
+			 VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(f->used_len, 24);
+	assert_int_equal(f->resp[24], 0xee);	/* nothing beyond the header */
+	/* CVE-2016-10028: unknown capset / version never sizes an allocation */
+	struct virtio_gpu_get_capset gc = { .hdr.type = VIRTIO_GPU_CMD_GET_CAPSET, .capset_id = 77, .capset_version = 0 };
+	assert_int_equal(cmd(f, &gc, sizeof(gc), NULL, 0, 64), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	gc.capset_id = 1;
+	gc.capset_version = 0xffffffffu;
+	assert_int_equal(cmd(f, &gc, sizeof(gc), NULL, 0, 64), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+}
+
+static void test_render_fence_scanout(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_gpu_ctx_create cc = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_CREATE, .ctx_id = 1 }, .nlen = 4,
+					    .debug_name = "test" };
+	assert_int_equal(nodata(f, &cc, sizeof(cc)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(nodata(f, &cc, sizeof(cc)), VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID);
+	create_rt(f, 10, 1);
+	uint64_t base = vgi_gpu_hostmem_used(f->gpu);
+
+	uint32_t cs[64];
+	uint32_t n = vgl_clear_cmds(cs, 10, 100, 1.0f, 0.0f, 0.0f);	/* red */
+	int head;
+	uint64_t r;
+	/* fenced: held until the fence thread says the GPU is done */
+	submit(f, 1, cs, n, VIRTIO_GPU_FLAG_FENCE, 5, 0, false, &head, &r);
+	uint32_t uh, ul;
+	assert_false(tg_queue_get_used(f->ctrl, &uh, &ul));	/* held, not answered early */
+	uint32_t t = wait_used(f, head, r, 24);
+	assert_int_equal(t, VIRTIO_GPU_RESP_OK_NODATA);
+	struct virtio_gpu_ctrl_hdr *rh = (void *)f->resp;
+	assert_true(rh->flags & VIRTIO_GPU_FLAG_FENCE);
+	assert_int_equal(rh->fence_id, 5);
+
+	struct virtio_gpu_transfer_host_3d tf = {
+		.hdr = { .type = VIRTIO_GPU_CMD_TRANSFER_FROM_HOST_3D, .ctx_id = 1 }, .resource_id = 10,
+		.box = { 0, 0, 0, W, H, 1 }, .stride = W * 4,
+	};
+	assert_int_equal(nodata(f, &tf, sizeof(tf)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(backing_px(f, 0, 0) & 0xffffff, 0xff0000);
+	assert_int_equal(backing_px(f, W - 1, H - 1) & 0xffffff, 0xff0000);
+	tf.box.w = W + 1;
+	assert_int_equal(nodata(f, &tf, sizeof(tf)), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	tf.box.w = W;
+	tf.offset = W * H * 4;
+	assert_int_equal(nodata(f, &tf, sizeof(tf)), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+
+	/* scanout to a pixel sink: the whole image once */
+	struct virtio_gpu_set_scanout so = { .hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT, .r = { 0, 0, W, H },
+					     .scanout_id = 0, .resource_id = 10 };
+	assert_int_equal(nodata(f, &so, sizeof(so)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_true(f->sink.scanouts >= 1 && f->sink.last_scanout.enabled);
+	assert_int_equal(f->sink.last_scanout.width, W);
+	assert_int_equal(f->sink.px[0][0] & 0xffffff, 0xff0000);
+	assert_int_equal(f->sink.px[H - 1][W - 1] & 0xffffff, 0xff0000);
+
+	/* render green, flush only a part: the sink sees green there, red elsewhere */
+	n = vgl_clear_cmds(cs, 10, 101, 0.0f, 1.0f, 0.0f);
+	assert_int_equal(submit(f, 1, cs, n, 0, 0, 0, true, NULL, NULL), VIRTIO_GPU_RESP_OK_NODATA);
+	unsigned before = f->sink.updates;
+	struct virtio_gpu_resource_flush fl = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_FLUSH, .r = { 8, 8, 16, 16 },
+						.resource_id = 10 };
+	assert_int_equal(nodata(f, &fl, sizeof(fl)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(f->sink.updates, before + 1);
+	assert_int_equal(f->sink.last_damage.x, 8);
+	assert_int_equal(f->sink.last_damage.width, 16);
+	assert_int_equal(f->sink.px[8][8] & 0xffffff, 0x00ff00);
+	assert_int_equal(f->sink.px[23][23] & 0xffffff, 0x00ff00);
+	assert_int_equal(f->sink.px[0][0] & 0xffffff, 0xff0000);	/* not read back: not flushed */
+	assert_int_equal(f->sink.px[24][24] & 0xffffff, 0xff0000);
+
+	/* per-context fence (CONTEXT_INIT ring 0); ring 1 does not exist in virgl */
+	submit(f, 1, cs, n, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 9, 0, false, &head, &r);
+	assert_int_equal(wait_used(f, head, r, 24), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_true(rh->flags & VIRTIO_GPU_FLAG_INFO_RING_IDX);
+	assert_int_equal(rh->fence_id, 9);
+	assert_int_equal(submit(f, 1, cs, n, VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX, 10, 1, true,
+				NULL, NULL), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+
+	/* SUBMIT_3D sizes: more than was sent, over the cap, not whole dwords, unknown context */
+	struct virtio_gpu_cmd_submit sb = { .hdr = { .type = VIRTIO_GPU_CMD_SUBMIT_3D, .ctx_id = 1 }, .size = 4096 };
+	assert_int_equal(nodata(f, &sb, sizeof(sb)), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	sb.size = 0xfffffffcu;
+	assert_int_equal(nodata(f, &sb, sizeof(sb)), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(submit(f, 1, cs, 1, 0, 0, 0, true, NULL, NULL), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(submit(f, 7, cs, n, 0, 0, 0, true, NULL, NULL), VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID);
+
+	/* blob commands are not offered: an error, not a crash */
+	struct virtio_gpu_resource_create_blob blob = { .hdr = { .type = VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB,
+								 .ctx_id = 1 }, .resource_id = 20,
+							.blob_mem = VIRTIO_GPU_BLOB_MEM_HOST3D, .size = 1u << 20 };
+	assert_int_equal(nodata(f, &blob, sizeof(blob)), VIRTIO_GPU_RESP_ERR_UNSPEC);
+
+	/* a 3D resource past max_hostmem (8 MiB): refused before virglrenderer sees it */
+	struct virtio_gpu_resource_create_3d big = {
+		.hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_3D, .resource_id = 30, .target = 2,
+		.format = VGL_FMT_B8G8R8X8, .bind = VGL_BIND_RENDER_TARGET, .width = 4096, .height = 4096,
+		.depth = 1, .array_size = 1,
+	};
+	assert_int_equal(nodata(f, &big, sizeof(big)), VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+	assert_int_equal(vgi_gpu_resource_count(f->gpu), 1);
+
+	/* destroy the context with the resource attached, then the resource: all memory back */
+	struct virtio_gpu_ctrl_hdr cd = { .type = VIRTIO_GPU_CMD_CTX_DESTROY, .ctx_id = 1 };
+	assert_int_equal(nodata(f, &cd, sizeof(cd)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(nodata(f, &cd, sizeof(cd)), VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID);
+	struct virtio_gpu_set_scanout off = { .hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT, .scanout_id = 0 };
+	assert_int_equal(nodata(f, &off, sizeof(off)), VIRTIO_GPU_RESP_OK_NODATA);
+	struct virtio_gpu_resource_unref u = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNREF, .resource_id = 10 };
+	assert_int_equal(nodata(f, &u, sizeof(u)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(vgi_gpu_resource_count(f->gpu), 0);
+	assert_true(vgi_gpu_hostmem_used(f->gpu) < base);
+	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), 0);
+}
+
+static void test_2d_on_virgl(void **state)
+{
+	struct fx *f = *state;
+	/* the plain 2D path (fbcon, dumb buffers) on a virgl device */
+	struct virtio_gpu_resource_create_2d c = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, .resource_id = 3,
+						   .format = VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, .width = W, .height = H };
+	assert_int_equal(nodata(f, &c, sizeof(c)), VIRTIO_GPU_RESP_OK_NODATA);
+	struct virtio_gpu_mem_entry ents[W * H * 4 / TG_PAGE_SIZE];
+	for (unsigned i = 0; i < W * H * 4 / TG_PAGE_SIZE; i++) {
+		f->backing_pages[i] = tg_alloc_page(f->g);
+		ents[i] = (struct virtio_gpu_mem_entry){ .addr = f->backing_pages[i], .length = TG_PAGE_SIZE };
+		uint32_t *p = tg_host(f->g, f->backing_pages[i]);
+		for (unsigned k = 0; k < TG_PAGE_SIZE / 4; k++)
+			p[k] = 0x123456;
+	}
+	struct virtio_gpu_resource_attach_backing a = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING,
+							.resource_id = 3, .nr_entries = W * H * 4 / TG_PAGE_SIZE };
+	assert_int_equal(cmd(f, &a, sizeof(a), ents, sizeof(ents), 24), VIRTIO_GPU_RESP_OK_NODATA);
+	struct virtio_gpu_transfer_to_host_2d t = { .hdr.type = VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D,
+						    .r = { 0, 0, W, H }, .resource_id = 3 };
+	assert_int_equal(nodata(f, &t, sizeof(t)), VIRTIO_GPU_RESP_OK_NODATA);
+	struct virtio_gpu_set_scanout so = { .hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT, .r = { 0, 0, W, H },
+					     .resource_id = 3 };
+	assert_int_equal(nodata(f, &so, sizeof(so)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(f->sink.px[5][5] & 0xffffff, 0x123456);
+	/* fenced 2D commands go through virglrenderer's fences too */
+	struct virtio_gpu_resource_flush fl = { .hdr = { .type = VIRTIO_GPU_CMD_RESOURCE_FLUSH,
+							 .flags = VIRTIO_GPU_FLAG_FENCE, .fence_id = 77 },
+						.r = { 0, 0, W, H }, .resource_id = 3 };
+	assert_int_equal(nodata(f, &fl, sizeof(fl)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(((struct virtio_gpu_ctrl_hdr *)f->resp)->fence_id, 77);
+	/* unref while scanned out, with backing: nothing leaks (ASan) */
+	struct virtio_gpu_resource_unref u = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNREF, .resource_id = 3 };
+	assert_int_equal(nodata(f, &u, sizeof(u)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(vgi_gpu_resource_count(f->gpu), 0);
+}
+
+static void test_leftovers_freed(void **state)
+{
+	struct fx *f = *state;
+	/* contexts, resources and a held fenced command left for vgi_gpu_free (ASan checks) */
+	struct virtio_gpu_ctx_create cc = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_CREATE, .ctx_id = 4 }, .nlen = 200 };
+	assert_int_equal(nodata(f, &cc, sizeof(cc)), VIRTIO_GPU_RESP_OK_NODATA);
+	create_rt(f, 11, 4);
+	uint32_t cs[64];
+	uint32_t n = vgl_clear_cmds(cs, 11, 100, 0.0f, 0.0f, 1.0f);
+	int head;
+	uint64_t r;
+	submit(f, 4, cs, n, VIRTIO_GPU_FLAG_FENCE, 1, 0, false, &head, &r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_capsets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_render_fence_scanout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_2d_on_virgl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leftovers_freed, setup, teardown),
+	};
+	void *st = NULL;
+	if (setup(&st) < 0) {
+		printf("SKIP: no 3D device (no surfaceless EGL / virglrenderer)\n");
+		return 77;
+	}
+	teardown(&st);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
