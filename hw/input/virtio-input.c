@@ -539,4 +539,5 @@ uint32_t vgi_virtio_input_leds(const struct vgi_virtio_input *in)
 void vgi_virtio_input_get_stats(const struct vgi_virtio_input *in, struct vgi_virtio_input_stats *st)
 {
 	*st = in->stats;
+	st->backlog = in->bl_count;
 }

@@ -61,6 +61,7 @@ struct vgi_virtio_input_stats {
 	uint64_t frames;
 	uint64_t dropped_events;	/* dropped: no guest buffers and backlog full, or frame too long */
 	uint64_t status_events;		/* received on the status queue */
+	uint32_t backlog;		/* events waiting for guest buffers now */
 };
 
 /* Called for each event the guest writes to the status queue (LEDs: EV_LED code value). */
