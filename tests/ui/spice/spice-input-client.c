@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A small real SPICE client (spice-client-glib, the library spicy uses) for
+ * the tests: connects, records the cursor shape the server sets, sends a
+ * fixed sequence of keys and pointer events through the inputs channel, and
+ * writes what it saw to OUTFILE. With --stay it only connects a display
+ * channel and stays until killed (for the benchmark).
+ *
+ *   spice-input-client HOST PORT OUTFILE
+ *   spice-input-client --stay HOST PORT
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <spice-client.h>
+
+static GMainLoop *loop;
+static SpiceInputsChannel *inputs;
+static SpiceMainChannel *main_channel;
+static FILE *out;
+static bool have_cursor, inputs_open, sent;
+static bool stay;
+
+static void cursor_set(SpiceCursorChannel *ch, gint w, gint h, gint hx, gint hy, gpointer rgba, gpointer data)
+{
+	uint64_t sum = 0;
+	const uint32_t *px = rgba;
+
+	if (!rgba || have_cursor)
+		return;
+	for (gint i = 0; i < w * h; i++)
+		sum = sum * 31 + px[i];
+	fprintf(out, "cursor %d %d %d %d %016llx\n", w, h, hx, hy, (unsigned long long)sum);
+	if (w * h > 700)
+		fprintf(out, "cursor-px %08x %08x %08x\n", px[0], px[40], px[64 * 10 + 3]);
+	have_cursor = true;
+}
+
+static gboolean finish(gpointer data)
+{
+	g_main_loop_quit(loop);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean send_input(gpointer data)
+{
+	gint mode = 0;
+
+	if (sent)
+		return G_SOURCE_REMOVE;
+	sent = true;
+	g_object_get(main_channel, "mouse-mode", &mode, NULL);
+	fprintf(out, "mouse-mode %d\n", mode);
+	/* 'a', right ctrl (e0 1d), up arrow (e0 48) */
+	spice_inputs_channel_key_press(inputs, 0x1e);
+	spice_inputs_channel_key_release(inputs, 0x1e);
+	spice_inputs_channel_key_press(inputs, 0x11d);
+	spice_inputs_channel_key_release(inputs, 0x11d);
+	spice_inputs_channel_key_press(inputs, 0x148);
+	spice_inputs_channel_key_release(inputs, 0x148);
+	/* pointer: absolute in client mode, relative in server mode */
+	if (mode == SPICE_MOUSE_MODE_CLIENT)
+		spice_inputs_channel_position(inputs, 100, 50, 0, 0);
+	else
+		spice_inputs_channel_motion(inputs, 7, -3, 0);
+	spice_inputs_channel_button_press(inputs, SPICE_MOUSE_BUTTON_LEFT, 0);
+	spice_inputs_channel_button_release(inputs, SPICE_MOUSE_BUTTON_LEFT, SPICE_MOUSE_BUTTON_MASK_LEFT);
+	spice_inputs_channel_button_press(inputs, SPICE_MOUSE_BUTTON_RIGHT, 0);
+	spice_inputs_channel_button_release(inputs, SPICE_MOUSE_BUTTON_RIGHT, SPICE_MOUSE_BUTTON_MASK_RIGHT);
+	/* the last key tells the server that everything before it arrived */
+	spice_inputs_channel_key_press(inputs, 0x01);
+	spice_inputs_channel_key_release(inputs, 0x01);
+	g_timeout_add(1000, finish, NULL);
+	return G_SOURCE_REMOVE;
+}
+
+static void maybe_send(void)
+{
+	if (inputs_open && have_cursor && !sent)
+		g_timeout_add(300, send_input, NULL);	/* let the mouse mode settle */
+}
+
+static void inputs_event(SpiceChannel *ch, SpiceChannelEvent ev, gpointer data)
+{
+	if (ev == SPICE_CHANNEL_OPENED) {
+		inputs_open = true;
+		maybe_send();
+	} else if (ev != SPICE_CHANNEL_CLOSED) {
+		fprintf(stderr, "inputs channel event %d\n", ev);
+		g_main_loop_quit(loop);
+	}
+}
+
+static void cursor_set_wrap(SpiceCursorChannel *ch, gint w, gint h, gint hx, gint hy, gpointer rgba, gpointer data)
+{
+	cursor_set(ch, w, h, hx, hy, rgba, data);
+	maybe_send();
+}
+
+static void main_event(SpiceChannel *ch, SpiceChannelEvent ev, gpointer data)
+{
+	if (ev != SPICE_CHANNEL_OPENED) {
+		fprintf(stderr, "main channel event %d\n", ev);
+		g_main_loop_quit(loop);
+	}
+}
+
+static void channel_new(SpiceSession *s, SpiceChannel *ch, gpointer data)
+{
+	if (SPICE_IS_MAIN_CHANNEL(ch)) {
+		main_channel = SPICE_MAIN_CHANNEL(ch);
+		g_signal_connect(ch, "channel-event", G_CALLBACK(main_event), NULL);
+		return;
+	}
+	if (SPICE_IS_DISPLAY_CHANNEL(ch)) {
+		spice_channel_connect(ch);
+		return;
+	}
+	if (stay)
+		return;
+	if (SPICE_IS_INPUTS_CHANNEL(ch)) {
+		inputs = SPICE_INPUTS_CHANNEL(ch);
+		g_signal_connect(ch, "channel-event", G_CALLBACK(inputs_event), NULL);
+		spice_channel_connect(ch);
+	} else if (SPICE_IS_CURSOR_CHANNEL(ch)) {
+		g_signal_connect(ch, "cursor-set", G_CALLBACK(cursor_set_wrap), NULL);
+		spice_channel_connect(ch);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	SpiceSession *session;
+	int a = 1;
+
+	if (argc > 1 && !strcmp(argv[1], "--stay")) {
+		stay = true;
+		a = 2;
+	}
+	if (argc - a != (stay ? 2 : 3)) {
+		fprintf(stderr, "usage: %s HOST PORT OUTFILE | --stay HOST PORT\n", argv[0]);
+		return 2;
+	}
+	out = stay ? stdout : fopen(argv[a + 2], "w");
+	if (!out)
+		return 1;
+	loop = g_main_loop_new(NULL, FALSE);
+	session = spice_session_new();
+	g_object_set(session, "host", argv[a], "port", argv[a + 1], NULL);
+	g_signal_connect(session, "channel-new", G_CALLBACK(channel_new), NULL);
+	if (!spice_session_connect(session)) {
+		fprintf(stderr, "spice_session_connect failed\n");
+		return 1;
+	}
+	g_timeout_add_seconds(stay ? 3600 : 20, finish, NULL);
+	g_main_loop_run(loop);
+	spice_session_disconnect(session);
+	fprintf(out, "done %s\n", sent ? "sent" : "not-sent");
+	if (!stay)
+		fclose(out);
+	return sent || stay ? 0 : 1;
+}

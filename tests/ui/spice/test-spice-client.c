@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The SPICE sink against a real SPICE client: spicy-screenshot (spice-gtk)
+ * connects to the sink over TCP or a unix socket and saves what it receives
+ * as a PPM, which must equal the pixels fed through the sink ops. The GLib
+ * main loop runs in this process while the client runs as a child.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <drm_fourcc.h>
+#include <glib.h>
+
+#include <vgi/display.h>
+#include <vgi/sinks.h>
+
+#include "spice-test-util.h"
+
+static char tmpdir[256];
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void fill_pattern(uint32_t *px, uint32_t w, uint32_t h, uint32_t seed)
+{
+	for (uint32_t y = 0; y < h; y++)
+		for (uint32_t x = 0; x < w; x++)
+			px[y * w + x] = st_pattern(x, y, seed);
+}
+
+/* Expected RGB of an XRGB8888 buffer. */
+static uint8_t *xrgb_to_rgb(const uint32_t *px, uint32_t w, uint32_t h)
+{
+	uint8_t *rgb = malloc((size_t)w * h * 3);
+
+	for (size_t i = 0; i < (size_t)w * h; i++) {
+		rgb[i * 3] = (uint8_t)(px[i] >> 16);
+		rgb[i * 3 + 1] = (uint8_t)(px[i] >> 8);
+		rgb[i * 3 + 2] = (uint8_t)px[i];
+	}
+	return rgb;
+}
+
+static void assert_ppm_equals(const char *path, const uint32_t *want, uint32_t w, uint32_t h)
+{
+	uint32_t pw, ph;
+	uint8_t *got = st_read_ppm(path, &pw, &ph);
+	uint8_t *exp;
+	size_t bad = 0, first = 0;
+
+	if (!got)
+		fail_msg("no screenshot at %s", path);
+	assert_int_equal(pw, w);
+	assert_int_equal(ph, h);
+	exp = xrgb_to_rgb(want, w, h);
+	for (size_t i = 0; i < (size_t)w * h; i++) {
+		if (memcmp(got + i * 3, exp + i * 3, 3)) {
+			if (!bad)
+				first = i;
+			bad++;
+		}
+	}
+	if (bad)
+		fprintf(stderr, "first difference at (%zu,%zu): got %02x%02x%02x want %02x%02x%02x\n", first % w,
+			first / w, got[first * 3], got[first * 3 + 1], got[first * 3 + 2], exp[first * 3],
+			exp[first * 3 + 1], exp[first * 3 + 2]);
+	assert_int_equal(bad, 0);
+	free(got);
+	free(exp);
+}
+
+static struct vgi_display_sink new_sink(const char *fmt, ...)
+{
+	struct vgi_display_sink sink = { 0 };
+	char spec[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(spec, sizeof(spec), fmt, ap);
+	va_end(ap);
+	assert_int_equal(vgi_display_sink_new(spec, NULL, &sink), 0);
+	return sink;
+}
+
+/* Run spicy-screenshot against the server until it exits; its stderr goes to err_path. */
+static int screenshot(const char *target_args, const char *out, const char *err_path)
+{
+	char cmd[2048];
+
+	unlink(out);
+	snprintf(cmd, sizeof(cmd), "exec spicy-screenshot %s -o '%s' 2>'%s'", target_args, out, err_path);
+	return st_run_child(cmd, 30);
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void test_option_errors(void **state)
+{
+	struct vgi_display_sink sink;
+	char pw[300];
+
+	snprintf(pw, sizeof(pw), "%s/nonexistent", tmpdir);
+	assert_int_equal(vgi_display_sink_new("spice,port=5999", NULL, &sink), -EINVAL);
+	assert_int_equal(vgi_display_sink_new("spice,port=5999,disable-ticketing,password-file=/x", NULL, &sink),
+			 -EINVAL);
+	assert_int_equal(vgi_display_sink_new("spice,port=0,disable-ticketing", NULL, &sink), -EINVAL);
+	assert_int_equal(vgi_display_sink_new("spice,port=70000,disable-ticketing", NULL, &sink), -EINVAL);
+	assert_int_equal(vgi_display_sink_new("spice,port=5999,disable-ticketing,gl=on", NULL, &sink), -EINVAL);
+	assert_int_equal(vgi_display_sink_new("spice,unix=/tmp/x,port=5999,disable-ticketing", NULL, &sink), -EINVAL);
+	assert_int_equal(vgi_display_sink_new("spice,port=5999,disable-ticketing,bogus=1", NULL, &sink), -EINVAL);
+	char spec[400];
+	snprintf(spec, sizeof(spec), "spice,port=5999,password-file=%s", pw);
+	assert_int_equal(vgi_display_sink_new(spec, NULL, &sink), -ENOENT);
+}
+
+/* Full frame, then two damage updates from a different frame: the client sees the merge. */
+static void test_tcp_updates(void **state)
+{
+	const uint32_t w = 320, h = 200;
+	uint32_t *a = malloc(w * h * 4), *b = malloc(w * h * 4), *want = malloc(w * h * 4);
+	int port = st_free_port();
+	struct vgi_display_sink s = new_sink("spice,port=%d,disable-ticketing", port);
+	struct vgi_scanout so = { .enabled = true, .width = w, .height = h, .format = DRM_FORMAT_XRGB8888 };
+	struct vgi_image img = { .width = w, .height = h, .stride = w * 4, .format = DRM_FORMAT_XRGB8888 };
+	struct vgi_rect full = { 0, 0, w, h }, d1 = { 10, 20, 64, 64 }, d2 = { 250, 150, 100, 100 };
+	char args[64], out[300], err[300];
+
+	fill_pattern(a, w, h, 1);
+	fill_pattern(b, w, h, 2);
+	s.ops->scanout(s.sink, 0, &so);
+	img.data = a;
+	s.ops->update(s.sink, 0, &full, &img);
+	img.data = b;
+	s.ops->update(s.sink, 0, &d1, &img);
+	s.ops->update(s.sink, 0, &d2, &img);	/* clipped to 70x50 */
+	memcpy(want, a, w * h * 4);
+	for (uint32_t y = 0; y < h; y++)
+		for (uint32_t x = 0; x < w; x++)
+			if ((x >= 10 && x < 74 && y >= 20 && y < 84) || (x >= 250 && y >= 150))
+				want[y * w + x] = b[y * w + x];
+
+	snprintf(args, sizeof(args), "-h 127.0.0.1 -p %d", port);
+	snprintf(out, sizeof(out), "%s/tcp.ppm", tmpdir);
+	snprintf(err, sizeof(err), "%s/tcp.err", tmpdir);
+	assert_int_equal(screenshot(args, out, err), 0);
+	assert_ppm_equals(out, want, w, h);
+
+	/* a second client after more damage sees the new state */
+	struct vgi_rect d3 = { 0, 0, w, 10 };
+	img.data = a;
+	s.ops->update(s.sink, 0, &d3, &img);
+	memcpy(want, a, w * 10 * 4);
+	assert_int_equal(screenshot(args, out, err), 0);
+	assert_ppm_equals(out, want, w, h);
+
+	s.ops->destroy(s.sink);
+	free(a);
+	free(b);
+	free(want);
+}
+
+/* A non-XRGB scanout format is converted; a resize recreates the primary surface. */
+static void test_format_and_resize(void **state)
+{
+	const uint32_t w1 = 200, h1 = 100, w2 = 333, h2 = 211;
+	uint32_t *px = malloc(w2 * h2 * 4), *abgr = malloc(w2 * h2 * 4);
+	int port = st_free_port();
+	struct vgi_display_sink s = new_sink("spice,addr=127.0.0.1,port=%d,disable-ticketing", port);
+	struct vgi_scanout so = { .enabled = true, .width = w1, .height = h1, .format = DRM_FORMAT_XRGB8888 };
+	struct vgi_image img = { .width = w1, .height = h1, .stride = w1 * 4, .format = DRM_FORMAT_XRGB8888 };
+	struct vgi_rect full = { 0, 0, w1, h1 };
+	char args[64], out[300], err[300];
+
+	fill_pattern(px, w1, h1, 3);
+	s.ops->scanout(s.sink, 0, &so);
+	img.data = px;
+	s.ops->update(s.sink, 0, &full, &img);
+
+	/* resize to w2 x h2 in ABGR8888 (R in the low byte) */
+	fill_pattern(px, w2, h2, 4);
+	for (size_t i = 0; i < (size_t)w2 * h2; i++) {
+		uint32_t v = px[i];
+
+		abgr[i] = 0xff000000u | (v & 0xff) << 16 | (v & 0xff00) | ((v >> 16) & 0xff);
+	}
+	so.width = w2;
+	so.height = h2;
+	so.format = DRM_FORMAT_ABGR8888;
+	s.ops->scanout(s.sink, 0, &so);
+	img = (struct vgi_image){ .width = w2, .height = h2, .stride = w2 * 4, .format = DRM_FORMAT_ABGR8888,
+				  .data = abgr };
+	full = (struct vgi_rect){ 0, 0, w2, h2 };
+	s.ops->update(s.sink, 0, &full, &img);
+
+	snprintf(args, sizeof(args), "-h 127.0.0.1 -p %d", port);
+	snprintf(out, sizeof(out), "%s/resize.ppm", tmpdir);
+	snprintf(err, sizeof(err), "%s/resize.err", tmpdir);
+	assert_int_equal(screenshot(args, out, err), 0);
+	assert_ppm_equals(out, px, w2, h2);
+
+	s.ops->destroy(s.sink);
+	free(px);
+	free(abgr);
+}
+
+static void test_password(void **state)
+{
+	const uint32_t w = 128, h = 96;
+	uint32_t *px = malloc(w * h * 4);
+	int port = st_free_port();
+	char pwfile[300], args[128], out[300], err[300], *msg;
+	FILE *f;
+
+	snprintf(pwfile, sizeof(pwfile), "%s/pw", tmpdir);
+	f = fopen(pwfile, "w");
+	assert_non_null(f);
+	fputs("s3cret-Pass\n", f);
+	fclose(f);
+
+	struct vgi_display_sink s = new_sink("spice,port=%d,password-file=%s", port, pwfile);
+	struct vgi_scanout so = { .enabled = true, .width = w, .height = h, .format = DRM_FORMAT_XRGB8888 };
+	struct vgi_image img = { .width = w, .height = h, .stride = w * 4, .format = DRM_FORMAT_XRGB8888,
+				 .data = px };
+	struct vgi_rect full = { 0, 0, w, h };
+
+	fill_pattern(px, w, h, 5);
+	s.ops->scanout(s.sink, 0, &so);
+	s.ops->update(s.sink, 0, &full, &img);
+	snprintf(out, sizeof(out), "%s/pw.ppm", tmpdir);
+	snprintf(err, sizeof(err), "%s/pw.err", tmpdir);
+
+	/* wrong password: refused, no picture */
+	snprintf(args, sizeof(args), "-h 127.0.0.1 -p %d -w wrong-pass", port);
+	screenshot(args, out, err);	/* spicy-screenshot exits 0 even when refused */
+	assert_int_not_equal(access(out, F_OK), 0);
+	msg = st_read_file(err);
+	fprintf(stderr, "wrong password, spicy-screenshot said: %s", msg ? msg : "(nothing)\n");
+	assert_non_null(msg);
+	assert_non_null(strstr(msg, "main channel event"));
+	free(msg);
+
+	/* no password at all: refused too */
+	snprintf(args, sizeof(args), "-h 127.0.0.1 -p %d", port);
+	screenshot(args, out, err);
+	assert_int_not_equal(access(out, F_OK), 0);
+
+	/* the right one: the picture */
+	snprintf(args, sizeof(args), "-h 127.0.0.1 -p %d -w s3cret-Pass", port);
+	assert_int_equal(screenshot(args, out, err), 0);
+	assert_ppm_equals(out, px, w, h);
+
+	s.ops->destroy(s.sink);
+	free(px);
+}
+
+static void test_unix_socket(void **state)
+{
+	const uint32_t w = 64, h = 48;
+	uint32_t *px = malloc(w * h * 4);
+	char sock[300], args[400], out[300], err[300];
+
+	snprintf(sock, sizeof(sock), "%s/spice.sock", tmpdir);
+	struct vgi_display_sink s = new_sink("spice,unix=%s,disable-ticketing", sock);
+	struct vgi_scanout so = { .enabled = true, .width = w, .height = h, .format = DRM_FORMAT_XRGB8888 };
+	struct vgi_image img = { .width = w, .height = h, .stride = w * 4, .format = DRM_FORMAT_XRGB8888,
+				 .data = px };
+	struct vgi_rect full = { 0, 0, w, h };
+
+	fill_pattern(px, w, h, 6);
+	s.ops->scanout(s.sink, 0, &so);
+	s.ops->update(s.sink, 0, &full, &img);
+	snprintf(args, sizeof(args), "--uri=spice+unix://%s", sock);
+	snprintf(out, sizeof(out), "%s/unix.ppm", tmpdir);
+	snprintf(err, sizeof(err), "%s/unix.err", tmpdir);
+	assert_int_equal(screenshot(args, out, err), 0);
+	assert_ppm_equals(out, px, w, h);
+	s.ops->destroy(s.sink);
+	free(px);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_option_errors),
+		cmocka_unit_test(test_tcp_updates),
+		cmocka_unit_test(test_format_and_resize),
+		cmocka_unit_test(test_password),
+		cmocka_unit_test(test_unix_socket),
+	};
+	char *path = g_find_program_in_path("spicy-screenshot");
+	int ret;
+
+	if (!path) {
+		printf("SKIP: spicy-screenshot (package spice-client-gtk) is not installed: no real SPICE client\n");
+		return 77;
+	}
+	g_free(path);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/vgi-spice-XXXXXX", g_get_tmp_dir());
+	if (!mkdtemp(tmpdir))
+		return 1;
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	if (ret == 0)
+		st_rm_rf(tmpdir);
+	else
+		fprintf(stderr, "files kept in %s\n", tmpdir);
+	return ret;
+}

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Input and cursor through a real SPICE client: spice-input-client (built on
+ * spice-client-glib, the library of spicy and virt-viewer) connects to the
+ * sink, reports the cursor shape it received and sends keys, pointer motion
+ * and buttons; the evdev events must arrive at the display host.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <drm_fourcc.h>
+#include <glib.h>
+#include <linux/input-event-codes.h>
+
+#include <vgi/display.h>
+#include <vgi/input.h>
+#include <vgi/sinks.h>
+
+#include "spice-test-util.h"
+
+#define MAX_EVENTS 256
+
+static struct vgi_input_event events[MAX_EVENTS];
+static unsigned nevents;
+static uint32_t output_w, output_h;
+
+static void host_input(void *opaque, uint32_t id, const struct vgi_input_event *ev)
+{
+	assert_int_equal(id, 0);
+	if (nevents < MAX_EVENTS)
+		events[nevents++] = *ev;
+}
+
+static void host_output(void *opaque, uint32_t id, bool connected, uint32_t w, uint32_t h)
+{
+	output_w = w;
+	output_h = h;
+}
+
+static void test_input_and_cursor(void **state)
+{
+	const uint32_t w = 640, h = 480;
+	struct vgi_display_host host = { .input = host_input, .output_changed = host_output };
+	struct vgi_display_sink s;
+	uint32_t *px = malloc(w * h * 4), cursor[64 * 64];
+	char tmpl[] = "/tmp/vgi-spice-input-XXXXXX", spec[128], cmd[512], outfile[300], *text;
+	int port = st_free_port();
+	uint64_t sum = 0;
+
+	assert_non_null(mkdtemp(tmpl));
+	snprintf(spec, sizeof(spec), "spice,port=%d,disable-ticketing", port);
+	assert_int_equal(vgi_display_sink_new(spec, &host, &s), 0);
+
+	struct vgi_scanout so = { .enabled = true, .width = w, .height = h, .format = DRM_FORMAT_XRGB8888 };
+	struct vgi_image img = { .width = w, .height = h, .stride = w * 4, .format = DRM_FORMAT_XRGB8888, .data = px };
+	struct vgi_rect full = { 0, 0, w, h };
+	for (uint32_t i = 0; i < w * h; i++)
+		px[i] = st_pattern(i % w, i / w, 9);
+	s.ops->scanout(s.sink, 0, &so);
+	s.ops->update(s.sink, 0, &full, &img);
+	for (uint32_t i = 0; i < 64 * 64; i++)
+		cursor[i] = (i % 64 < 32) ? 0xff000000u | st_pattern(i % 64, i / 64, 3) : 0;
+	/* spice-client-glib hands the shape out as RGBA bytes: R and B swap places in a uint32 */
+	for (uint32_t i = 0; i < 64 * 64; i++) {
+		uint32_t v = cursor[i];
+
+		sum = sum * 31 + ((v & 0xff00ff00u) | (v >> 16 & 0xff) | (v & 0xff) << 16);
+	}
+	struct vgi_cursor c = { .visible = true, .x = 10, .y = 20, .hot_x = 5, .hot_y = 7, .image_changed = true,
+				.pixels = cursor };
+	s.ops->cursor(s.sink, 0, &c);
+
+	snprintf(outfile, sizeof(outfile), "%s/client.txt", tmpl);
+	snprintf(cmd, sizeof(cmd), "exec '%s' 127.0.0.1 %d '%s'", SPICE_INPUT_CLIENT, port, outfile);
+	assert_int_equal(st_run_child(cmd, 40), 0);
+	text = st_read_file(outfile);
+	assert_non_null(text);
+	fprintf(stderr, "client reported:\n%s", text);
+
+	/* the cursor shape as the client got it */
+	char want_cursor[128];
+	snprintf(want_cursor, sizeof(want_cursor), "cursor 64 64 5 7 %016llx", (unsigned long long)sum);
+	assert_non_null(strstr(text, want_cursor));
+
+	/* keys, in order, with nothing else */
+	static const struct { uint16_t code; int32_t value; } keys[] = {
+		{ KEY_A, 1 }, { KEY_A, 0 }, { KEY_RIGHTCTRL, 1 }, { KEY_RIGHTCTRL, 0 }, { KEY_UP, 1 }, { KEY_UP, 0 },
+		{ BTN_LEFT, 1 }, { BTN_LEFT, 0 }, { BTN_RIGHT, 1 }, { BTN_RIGHT, 0 }, { KEY_ESC, 1 }, { KEY_ESC, 0 },
+	};
+	unsigned k = 0;
+	int32_t abs_x = -1, abs_y = -1, rel_x = 0, rel_y = 0;
+	for (unsigned i = 0; i < nevents; i++) {
+		const struct vgi_input_event *e = &events[i];
+
+		if (e->type == EV_KEY) {
+			assert_true(k < sizeof(keys) / sizeof(keys[0]));
+			assert_int_equal(e->code, keys[k].code);
+			assert_int_equal(e->value, keys[k].value);
+			k++;
+		} else if (e->type == EV_ABS) {
+			if (e->code == ABS_X)
+				abs_x = e->value;
+			else if (e->code == ABS_Y)
+				abs_y = e->value;
+		} else if (e->type == EV_REL) {
+			if (e->code == REL_X)
+				rel_x += e->value;
+			else if (e->code == REL_Y)
+				rel_y += e->value;
+		}
+	}
+	assert_int_equal(k, sizeof(keys) / sizeof(keys[0]));
+	assert_int_equal(events[nevents - 1].type, EV_SYN);
+	if (strstr(text, "mouse-mode 2")) {
+		/* client mouse mode: absolute positions scaled to 0..0x7fff */
+		assert_int_equal(abs_x, 100 * 0x7fff / (w - 1));
+		assert_int_equal(abs_y, 50 * 0x7fff / (h - 1));
+	} else {
+		assert_non_null(strstr(text, "mouse-mode 1"));
+		assert_int_equal(rel_x, 7);
+		assert_int_equal(rel_y, -3);
+	}
+	free(text);
+	s.ops->destroy(s.sink);
+	st_rm_rf(tmpl);
+	free(px);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_input_and_cursor),
+	};
+
+	if (access(SPICE_INPUT_CLIENT, X_OK)) {
+		printf("SKIP: %s not built\n", SPICE_INPUT_CLIENT);
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
