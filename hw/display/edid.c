@@ -41,12 +41,14 @@ static int detailed_timing(uint8_t *d, uint32_t width, uint32_t height)
 	if (vmm > 4095)
 		vmm = 4095;
 	for (uint32_t hz = 60; hz >= 1; hz--) {
-		clock10k = ((uint64_t)(width + hblank) * (height + vblank) * hz + 9999) / 10000;
+		clock10k = ((uint64_t)(width + hblank) * (height + vblank) * hz + 5000) / 10000;
 		if (clock10k <= 0xffff)
 			break;
 	}
 	if (clock10k > 0xffff)
 		return 0;
+	if (clock10k == 0)
+		clock10k = 1;
 	d[0] = (uint8_t)clock10k;
 	d[1] = (uint8_t)(clock10k >> 8);
 	d[2] = (uint8_t)width;

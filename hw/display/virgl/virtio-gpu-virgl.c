@@ -433,12 +433,13 @@ static bool vr_scanout_gl(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *r
 		.x = rect->x, .y = rect->y, .width = rect->width, .height = rect->height,
 		.y0_top = info.y0_top,
 	};
-	vgi_virgl_export(vr->v, res->id, s);	/* a dmabuf where EGL can export one */
-	if (s->dmabuf_fd < 0) {
-		s->fourcc = info.fourcc;
-		s->buf_width = info.width;
-		s->buf_height = info.height;
-	}
+	/*
+	 * Sinks with a GL path import a dmabuf (in this process or in QEMU);
+	 * a texture name alone is no use to them. Without one (surfaceless
+	 * llvmpipe has no dmabuf export) every sink gets read-back pixels.
+	 */
+	if (vgi_virgl_export(vr->v, res->id, s) < 0 || s->dmabuf_fd < 0)
+		return false;
 	return true;
 }
 
