@@ -39,6 +39,7 @@ struct app {
 	bool keep_listening;
 	int exit_code;
 	guint gpu_watch;
+	guint qd_watch;		/* QEMU's display socket (replies to our requests) */
 };
 
 static void usage(FILE *out)
@@ -144,6 +145,29 @@ static bool parse_uint(const char *s, unsigned long min, unsigned long max, unsi
 	return true;
 }
 
+/* ---- QEMU's display socket ---- */
+
+static void qd_unwatch(struct app *app)
+{
+	if (app->qd_watch)
+		g_source_remove(app->qd_watch);
+	app->qd_watch = 0;
+}
+
+#ifdef VGI_GPU_HAVE_QEMU_DISPLAY_FD
+static gboolean on_qemu_display_fd(gint fd, GIOCondition cond, gpointer opaque)
+{
+	struct app *app = opaque;
+
+	if (vgi_qemu_display_dispatch(app->qemu_display) < 0) {
+		/* the display closed the socket: QEMU left or misbehaved (logged) */
+		app->qd_watch = 0;
+		return G_SOURCE_REMOVE;
+	}
+	return G_SOURCE_CONTINUE;
+}
+#endif
+
 /* ---- vhost-user hooks ---- */
 
 static int on_message(void *opaque, uint32_t request, const void *payload, uint32_t size, int *fds, unsigned nfds)
@@ -161,8 +185,16 @@ static int on_message(void *opaque, uint32_t request, const void *payload, uint3
 		int fd = fds[0];
 
 		fds[0] = -1;	/* set_socket owns it now, also on failure */
-		if (vgi_qemu_display_set_socket(app->qemu_display, fd) < 0)
+		qd_unwatch(app);	/* set_socket drops the previous socket */
+		if (vgi_qemu_display_set_socket(app->qemu_display, fd) < 0) {
 			vgi_warn("vgi-gpu: QEMU's display socket could not be set up; scanouts will not reach QEMU");
+			return 0;
+		}
+#ifdef VGI_GPU_HAVE_QEMU_DISPLAY_FD
+		if (vgi_qemu_display_get_fd(app->qemu_display) >= 0)
+			app->qd_watch = g_unix_fd_add(vgi_qemu_display_get_fd(app->qemu_display),
+						      G_IO_IN | G_IO_HUP | G_IO_ERR, on_qemu_display_fd, app);
+#endif
 		return 0;
 	}
 #endif
@@ -179,6 +211,7 @@ static void on_disconnected(void *opaque, int reason)
 {
 	struct app *app = opaque;
 
+	qd_unwatch(app);
 #ifdef VGI_GPU_HAVE_QEMU_SINK
 	if (app->qemu_display)
 		vgi_qemu_display_disconnect(app->qemu_display);
@@ -449,6 +482,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vgi-gpu: listening on %s\n", socket_path);
 	g_main_loop_run(app.loop);
 
+	qd_unwatch(&app);
 	vgi_vhost_user_free(app.vu);
 	if (app.idle_display_fd >= 0)
 		close(app.idle_display_fd);
