@@ -3,6 +3,7 @@
 #define VGI_QEMU_DISPLAY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <vgi/display.h>
 
@@ -13,7 +14,9 @@ extern "C" {
 /*
  * QEMU's own display, reached over the vhost-user-gpu display protocol
  * (QEMU docs/interop/vhost-user-gpu.rst) on the socket QEMU hands over with
- * VHOST_USER_GPU_SET_SOCKET. Until a socket is set, calls are dropped.
+ * VHOST_USER_GPU_SET_SOCKET. Until a socket is set, calls only update the
+ * state that is replayed when one is (scanout modes, dmabufs, cursors).
+ * Registry spec: "qemu[,gl=off]".
  */
 
 struct vgi_qemu_display;
@@ -24,14 +27,46 @@ void vgi_qemu_display_free(struct vgi_qemu_display *qd);
 const struct vgi_display_ops *vgi_qemu_display_ops(void);
 
 /*
- * Take over fd (closed on failure too): negotiate protocol features, ask
- * QEMU for its display info and EDIDs and report them through host
- * (output_changed, edid). -errno with a logged reason if QEMU misbehaves.
+ * Take over fd (closed on failure too; a previous socket is dropped): send
+ * GET_PROTOCOL_FEATURES and replay the current scanouts and cursors. This
+ * never waits for QEMU (it is called while QEMU is busy sending vhost-user
+ * messages and waiting for their answers): QEMU's replies are read by
+ * vgi_qemu_display_dispatch(), which then sets the protocol features, asks
+ * for the display info and EDIDs and reports them through host
+ * (output_changed, edid). 0 or -errno.
  */
 int vgi_qemu_display_set_socket(struct vgi_qemu_display *qd, int fd);
 /* Drop the socket (frontend gone). */
 void vgi_qemu_display_disconnect(struct vgi_qemu_display *qd);
 bool vgi_qemu_display_connected(const struct vgi_qemu_display *qd);
+
+/* The socket to watch for input in the program's loop, or -1. */
+int vgi_qemu_display_get_fd(const struct vgi_qemu_display *qd);
+/*
+ * Read and act on the replies QEMU has sent; never waits for one that has
+ * not started to arrive. 0, or -errno when the connection is over (bad
+ * reply, QEMU gone; logged): the fd is closed then, stop watching it.
+ * Host callbacks run from here, or from within scanout_gl()/gl_update()
+ * when those have to wait for a reply queued behind earlier ones.
+ */
+int vgi_qemu_display_dispatch(struct vgi_qemu_display *qd);
+/* Ask QEMU again for its display info and EDIDs (answered through dispatch). 0 or -errno. */
+int vgi_qemu_display_request_display_info(struct vgi_qemu_display *qd);
+
+/* Protocol feature bits (VHOST_USER_GPU_PROTOCOL_F_*) agreed with QEMU. */
+#define VGI_QEMU_DISPLAY_F_EDID		(1ull << 0)
+#define VGI_QEMU_DISPLAY_F_DMABUF2	(1ull << 1)
+/* True once QEMU answered GET_PROTOCOL_FEATURES; *features gets the agreed bits. */
+bool vgi_qemu_display_features(const struct vgi_qemu_display *qd, uint64_t *features);
+/*
+ * How long to wait for QEMU to take a message or to answer DMABUF_UPDATE
+ * (default 10000 ms; < 0: forever). A message QEMU stops taking half-way
+ * ends the connection; a late DMABUF_UPDATE answer is logged and consumed
+ * when it comes.
+ */
+void vgi_qemu_display_set_timeout(struct vgi_qemu_display *qd, int ms);
+/* ops without scanout_gl/gl_update: the device reads 3D scanouts back (QEMU displays without GL). */
+const struct vgi_display_ops *vgi_qemu_display_ops_nogl(void);
 
 #ifdef __cplusplus
 }
