@@ -448,6 +448,9 @@ static int out_ensure_window(struct sdl_output *o, bool want_gl)
 		want_gl = false;
 	if (o->win && o->gl_window == want_gl) {
 		if (!o->fullscreen && (o->win_w != (int)o->width || o->win_h != (int)o->height)) {
+			/* the guest picked another size: follow it, and do not echo it back as a request */
+			o->rep_w = (int)o->width;
+			o->rep_h = (int)o->height;
 			SDL_SetWindowSize(o->win, (int)o->width, (int)o->height);
 			SDL_GetWindowSize(o->win, &o->win_w, &o->win_h);
 			out_layout(o);
