@@ -885,6 +885,187 @@ class VNC:
 
 
 # ---------------------------------------------------------------------------
+# vhost-user tap: a transparent proxy between QEMU and a vhost-user GPU
+# backend that records the display protocol (docs/interop/vhost-user-gpu.rst)
+# the backend sends QEMU. QEMU cannot show a vhost-user-gpu cursor on this
+# machine (every display listener must support DMABUF, which needs a render
+# node), so the cursor messages are observed on the wire QEMU reads them from.
+
+VHOST_USER_GPU_SET_SOCKET = 33
+GPU_MSG_NAMES = {1: 'GET_PROTOCOL_FEATURES', 2: 'SET_PROTOCOL_FEATURES', 3: 'GET_DISPLAY_INFO',
+                 4: 'CURSOR_POS', 5: 'CURSOR_POS_HIDE', 6: 'CURSOR_UPDATE', 7: 'SCANOUT', 8: 'UPDATE',
+                 9: 'DMABUF_SCANOUT', 10: 'DMABUF_UPDATE', 11: 'GET_EDID', 12: 'DMABUF_SCANOUT2'}
+
+
+class _Stream:
+    """One direction of a message stream (12-byte header: request, flags, size)."""
+
+    def __init__(self, src, dst, direction, on_msg=None):
+        self.src, self.dst, self.direction, self.on_msg = src, dst, direction, on_msg
+        self.fds = []
+
+    def _read(self, n):
+        """Exactly n bytes (collecting any fds that come with them), or None on EOF."""
+        out = bytearray()
+        while len(out) < n:
+            try:
+                data, anc, _, _ = self.src.recvmsg(n - len(out), socket.CMSG_SPACE(16 * 4))
+            except InterruptedError:
+                continue
+            except OSError:
+                return None
+            for level, typ, cdata in anc:
+                if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                    k = len(cdata) // 4
+                    self.fds += list(struct.unpack('%di' % k, cdata[:k * 4]))
+            if not data:
+                return None
+            out += data
+        return bytes(out)
+
+    def pump(self):
+        """Forward one message (read exactly, so fds stay with their message); False on EOF."""
+        hdr = self._read(12)
+        if hdr is None:
+            return False
+        req, flags, size = struct.unpack('<III', hdr)
+        body = self._read(size) if size else b''
+        if body is None:
+            return False
+        msg = hdr + body
+        fds, self.fds = self.fds, []
+        try:
+            if self.on_msg:
+                msg, fds = self.on_msg(self, req, flags, msg, fds)
+            if fds:
+                self.dst.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                          struct.pack('%di' % len(fds), *fds))])
+            else:
+                self.dst.sendall(msg)
+        except OSError:
+            return False
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return True
+
+
+class GpuTap:
+    """Listens on path (QEMU connects here) and forwards to the backend's
+    socket; records every display-protocol message of the backend in
+    self.messages as dicts {'t', 'dir', 'name', 'request', 'flags', 'size', ...}
+    with parsed fields for cursor/scanout/update messages."""
+
+    def __init__(self, path, backend_path):
+        import threading
+        self.path, self.backend_path = path, backend_path
+        self.messages = []
+        self.lock = threading.Lock()
+        self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.lsock.bind(path)
+        self.lsock.listen(1)
+        self._stop_r, self._stop_w = os.pipe()
+        self._socks = []
+        self._threads = []
+        self.error = None
+        self.thread = threading.Thread(target=self._run, name='gpu-tap', daemon=True)
+        self.thread.start()
+
+    def _record(self, direction, req, flags, msg):
+        p = msg[12:]
+        m = {'t': time.monotonic(), 'dir': direction, 'request': req, 'flags': flags,
+             'size': len(p), 'name': GPU_MSG_NAMES.get(req, str(req))}
+        if req in (4, 5, 6) and len(p) >= 12:
+            m['scanout'], m['x'], m['y'] = struct.unpack_from('<III', p)
+            if req == 6 and len(p) >= 20 + 64 * 64 * 4:
+                m['hot_x'], m['hot_y'] = struct.unpack_from('<II', p, 12)
+                m['data'] = p[20:20 + 64 * 64 * 4]        # ARGB8888 little-endian words
+        elif req == 7 and len(p) >= 12:
+            m['scanout'], m['width'], m['height'] = struct.unpack_from('<III', p)
+        elif req == 8 and len(p) >= 20:
+            m['scanout'], m['x'], m['y'], m['width'], m['height'] = struct.unpack_from('<IIIII', p)
+        with self.lock:
+            self.messages.append(m)
+
+    def _run(self):
+        try:
+            self._serve()
+        except Exception as e:      # reported by the test through self.error
+            self.error = e
+
+    def _serve(self):
+        import threading
+        r, _, _ = select.select([self.lsock, self._stop_r], [], [])
+        if self._stop_r in r:
+            return
+        qemu, _ = self.lsock.accept()
+        be = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        be.connect(self.backend_path)
+        self._socks = [qemu, be]
+
+        def forward(stream):
+            # One thread per direction, so a blocked writer never stalls another stream.
+            try:
+                while stream.pump():
+                    pass
+            finally:
+                try:
+                    stream.dst.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+        def start(stream):
+            t = threading.Thread(target=forward, args=(stream,), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+        def record(stream, req, flags, msg, fds):
+            self._record(stream.direction, req, flags, msg)
+            return msg, fds
+
+        def on_master(stream, req, flags, msg, fds):
+            if req == VHOST_USER_GPU_SET_SOCKET and len(fds) == 1 and not flags & 0x4:
+                qemu_gpu = socket.socket(fileno=os.dup(fds[0]))
+                mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                self._socks += [qemu_gpu, mine]
+                start(_Stream(mine, qemu_gpu, 'backend->qemu', record))
+                start(_Stream(qemu_gpu, mine, 'qemu->backend', record))
+                os.close(fds[0])
+                fd = os.dup(theirs.fileno())
+                theirs.close()
+                return msg, [fd]
+            return msg, fds
+        start(_Stream(qemu, be, 'qemu->backend', on_master))
+        start(_Stream(be, qemu, 'backend->qemu'))
+
+    def find(self, name, direction='backend->qemu'):
+        with self.lock:
+            return [m for m in self.messages if m['name'] == name and m['dir'] == direction]
+
+    def close(self):
+        try:
+            os.write(self._stop_w, b'x')
+        except OSError:
+            pass
+        self.thread.join(5)
+        for sk in self._socks:
+            try:
+                sk.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in self._threads:
+            t.join(5)
+        for sk in self._socks:
+            sk.close()
+        for fd in (self._stop_r, self._stop_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.lsock.close()
+
+
+# ---------------------------------------------------------------------------
 # Backends and the guest
 
 class Backend(Proc):
@@ -973,7 +1154,10 @@ class Guest:
                'name': 'input0'}; each gets its own socket and chardev.
     qemu_args: extra QEMU arguments (e.g. ['-device', 'virtio-keyboard-pci']).
     display:   QEMU -display value (default 'none'; 'gtk,gl=on' for builtin-gl).
-    vnc:       True to add a VNC server on a unix socket (self.vnc_path).
+    vnc:       True to add a VNC server on a unix socket (self.vnc_path); QEMU
+               refuses VNC with vhost-user-gpu (its console needs DMABUF).
+    gpu_tap:   True to put a GpuTap between QEMU and the vhost-user GPU
+               backend (self.tap records the display protocol messages).
     env:       extra environment variables for the guest script.
     timeout:   seconds for the whole boot (wait() default).
     """
@@ -983,7 +1167,7 @@ class Guest:
     def __init__(self, out_dir, script='true', gpu=None, gpu_backend=None, gpu_props=None,
                  devices=(), qemu_args=(), build_dir=None, memory_mb=1024, smp=1, timeout=120,
                  display=None, vnc=False, env=None, modules=None, kernel_args='', cache_dir=None,
-                 name='guest'):
+                 name='guest', gpu_tap=False):
         self.out_dir = os.path.abspath(out_dir)
         self.script = script
         self.gpu = gpu
@@ -997,6 +1181,8 @@ class Guest:
         self.timeout = timeout
         self.display = display
         self.vnc_enabled = vnc
+        self.gpu_tap = gpu_tap
+        self.tap = None             # GpuTap when gpu_tap=True
         self.env = dict(env or {})
         self.modules = modules
         self.kernel_args = kernel_args
@@ -1085,7 +1271,8 @@ class Guest:
                 '-virtfs', 'local,path=%s,mount_tag=out,security_model=none,multidevs=remap' % self.out_dir]
         display = self.display
         if self.gpu == 'vhost-user':
-            argv += ['-chardev', 'socket,id=%s-chr,path=%s' % (self.GPU_ID, self.backends['gpu'].sock)]
+            sock = self.tap.path if self.tap else self.backends['gpu'].sock
+            argv += ['-chardev', 'socket,id=%s-chr,path=%s' % (self.GPU_ID, sock)]
             dev = 'vhost-user-gpu-pci,id=%s,chardev=%s-chr' % (self.GPU_ID, self.GPU_ID)
         elif self.gpu == 'builtin':
             dev = 'virtio-gpu-pci,id=%s' % self.GPU_ID
@@ -1144,6 +1331,8 @@ class Guest:
                                                        os.path.join(self.out_dir, d['name'] + '-backend.log'))
             for b in self.backends.values():
                 b.wait_socket(max(1.0, deadline - time.monotonic()))
+            if self.gpu_tap and self.gpu == 'vhost-user':
+                self.tap = GpuTap(os.path.join(self._rundir, 'gpu-tap'), self.backends['gpu'].sock)
             argv = self.qemu_argv(initrd, kernel)
             with open(os.path.join(self.out_dir, 'qemu.cmdline'), 'w') as f:
                 f.write(' '.join(shlex.quote(a) for a in argv) + '\n')
@@ -1253,6 +1442,8 @@ class Guest:
                 self.qemu.kill()
         if self.qmp:
             self.qmp.close()
+        if self.tap:
+            self.tap.close()
         for b in self.backends.values():
             if b.wait(2.0) is None:         # backends should leave when QEMU disconnects
                 b.stop(3.0)
@@ -1320,7 +1511,7 @@ def _cmd_demo(args):
     os.makedirs(headless, exist_ok=True)
     kms = os.path.join(build, 'tests', 'guest', 'kms-pattern')
     if args.backend == 'vgi':
-        backend = gpu_backend_argv('vgi', build, ['--display', 'headless,dir=%s' % headless])
+        backend = gpu_backend_argv('vgi', build, ['--display', 'qemu', '--display', 'headless,dir=%s' % headless])
     else:
         backend = gpu_backend_argv('reference', build)
     script = r'''
