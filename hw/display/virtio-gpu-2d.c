@@ -10,6 +10,9 @@
 
 #include "virtio-gpu-renderer.h"
 
+/* Copies at least this big bypass the cache (they cannot stay in it anyway). */
+#define STREAM_MIN (4u << 20)
+
 /* virtio-gpu formats are byte orders in memory; pixman's are 32-bit words (little-endian host). */
 static pixman_format_code_t pixman_format(uint32_t virtio_format)
 {
@@ -68,10 +71,12 @@ static uint32_t r2d_transfer(struct vgi_gpu_renderer *r, struct vgi_gpu_resource
 	dst += (size_t)rect->y * stride + (size_t)rect->x * 4;
 	if (rect->width == res->width) {
 		/* whole rows: both sides contiguous, one copy through the runs */
-		ok = vgi_gpu_backing_read(res, offset, dst, stride * rect->height);
+		size_t bytes = stride * rect->height;
+
+		ok = vgi_gpu_backing_read(res, offset, dst, bytes, bytes >= STREAM_MIN);
 	} else {
 		for (uint32_t h = 0; h < rect->height && ok; h++)
-			ok = vgi_gpu_backing_read(res, offset + (uint64_t)h * stride, dst + h * stride, row);
+			ok = vgi_gpu_backing_read(res, offset + (uint64_t)h * stride, dst + h * stride, row, false);
 	}
 	/* the core checked the range against the backing: failing here is a bug */
 	return ok ? 0 : VIRTIO_GPU_RESP_ERR_UNSPEC;

@@ -99,7 +99,9 @@ struct vgi_gpu_resource {
 	struct iovec *iov;		/* NULL when no backing is attached */
 	unsigned niov;
 	uint64_t *run_start;		/* niov + 1: offset of iov[i] in the backing, last = backing_size */
+	uint32_t *page_run;		/* per 4 KiB of backing: the run holding its first byte */
 	uint64_t backing_size;
+	uint64_t backing_charge;	/* hostmem charged for entries, iov, run_start, page_run */
 	void *priv;			/* the renderer's */
 	struct vgi_gpu_resource *hnext;	/* hash chain */
 };
@@ -170,8 +172,13 @@ uint32_t vgi_gpu_resource_add(struct vgi_gpu *gpu, uint32_t id, struct vgi_gpu_r
 /* Disable its scanouts, renderer destroy, free backing, release hostmem, remove. */
 void vgi_gpu_resource_destroy(struct vgi_gpu *gpu, struct vgi_gpu_resource *res);
 
-/* Copy len bytes at offset of res's backing to dst; false if out of range (nothing copied). */
-bool vgi_gpu_backing_read(const struct vgi_gpu_resource *res, uint64_t offset, void *dst, size_t len);
+/*
+ * Copy len bytes at offset of res's backing to dst; false if out of range
+ * (nothing copied). One O(1) lookup (page index, then a binary search among
+ * the runs inside that page) per call, then run by run. stream: use
+ * non-temporal stores (large copies the CPU will not read back soon).
+ */
+bool vgi_gpu_backing_read(const struct vgi_gpu_resource *res, uint64_t offset, void *dst, size_t len, bool stream);
 
 /* The scanout res is shown on changed (pixels or GL texture): tell the sinks, damage in resource coords. */
 void vgi_gpu_resource_damage(struct vgi_gpu *gpu, struct vgi_gpu_resource *res, const struct vgi_rect *damage);

@@ -297,22 +297,30 @@ uint32_t vgi_gpu_resource_add(struct vgi_gpu *gpu, uint32_t id, struct vgi_gpu_r
 
 static void backing_free(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
 {
-	uint64_t bytes = (uint64_t)res->nentries * sizeof(*res->entries) + (uint64_t)res->niov * sizeof(*res->iov) +
-			 (res->run_start ? (uint64_t)(res->niov + 1) * sizeof(uint64_t) : 0);
-
-	if (!res->entries && !res->iov)
-		return;
 	free(res->entries);
 	free(res->iov);
 	free(res->run_start);
+	free(res->page_run);
 	res->entries = NULL;
 	res->iov = NULL;
 	res->run_start = NULL;
+	res->page_run = NULL;
 	res->nentries = 0;
 	res->niov = 0;
 	res->backing_size = 0;
-	vgi_gpu_hostmem_release(gpu, bytes);
-	res->hostmem -= bytes;
+	vgi_gpu_hostmem_release(gpu, res->backing_charge);
+	res->hostmem -= res->backing_charge;
+	res->backing_charge = 0;
+}
+
+/* Charge bytes to res's backing; false past the cap. */
+static bool backing_charge(struct vgi_gpu *gpu, struct vgi_gpu_resource *res, uint64_t bytes)
+{
+	if (!vgi_gpu_hostmem_charge(gpu, bytes))
+		return false;
+	res->backing_charge += bytes;
+	res->hostmem += bytes;
+	return true;
 }
 
 void vgi_gpu_resource_destroy(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
@@ -345,11 +353,16 @@ static void destroy_all_resources(struct vgi_gpu *gpu)
 	}
 }
 
-/* Index of the backing run holding offset (offset < backing_size): binary search. */
+#define PAGE_SHIFT 12
+
+/* Index of the backing run holding offset (< backing_size): page index, then binary search in that page. */
 static unsigned run_find(const struct vgi_gpu_resource *res, uint64_t offset)
 {
-	unsigned lo = 0, hi = res->niov;	/* run_start[lo] <= offset < run_start[hi] */
+	uint64_t p = offset >> PAGE_SHIFT;
+	unsigned lo = res->page_run[p];
+	unsigned hi = (offset | ((1u << PAGE_SHIFT) - 1)) + 1 < res->backing_size ? res->page_run[p + 1] + 1 : res->niov;
 
+	/* run_start[lo] <= offset < run_start[hi] */
 	while (hi - lo > 1) {
 		unsigned mid = lo + (hi - lo) / 2;
 
@@ -361,7 +374,45 @@ static unsigned run_find(const struct vgi_gpu_resource *res, uint64_t offset)
 	return lo;
 }
 
-bool vgi_gpu_backing_read(const struct vgi_gpu_resource *res, uint64_t offset, void *dst, size_t len)
+#if defined(__x86_64__) || defined(__SSE2__)
+#include <emmintrin.h>
+/*
+ * memcpy with non-temporal stores (no read-for-ownership of the
+ * destination), prefetching pf (the next run, pf_len bytes) as it goes so
+ * the next page's TLB walk and first lines overlap this copy.
+ */
+static void copy_stream(uint8_t *d, const uint8_t *s, size_t n, const uint8_t *pf, size_t pf_len)
+{
+	size_t head = (16 - ((uintptr_t)d & 15)) & 15, done = 0;
+
+	if (n < 256) {
+		memcpy(d, s, n);
+		return;
+	}
+	memcpy(d, s, head);
+	d += head;
+	s += head;
+	n -= head;
+	for (; n >= 64; n -= 64, d += 64, s += 64, done += 64) {
+		__m128i a = _mm_loadu_si128((const __m128i *)s), b = _mm_loadu_si128((const __m128i *)(s + 16));
+		__m128i c = _mm_loadu_si128((const __m128i *)(s + 32)), e = _mm_loadu_si128((const __m128i *)(s + 48));
+
+		if (done < pf_len)
+			__builtin_prefetch(pf + done);
+		_mm_stream_si128((__m128i *)d, a);
+		_mm_stream_si128((__m128i *)(d + 16), b);
+		_mm_stream_si128((__m128i *)(d + 32), c);
+		_mm_stream_si128((__m128i *)(d + 48), e);
+	}
+	memcpy(d, s, n);
+}
+#define stream_fence() _mm_sfence()
+#else
+#define copy_stream(d, s, n, pf, pf_len) memcpy(d, s, n)
+#define stream_fence() do { } while (0)
+#endif
+
+bool vgi_gpu_backing_read(const struct vgi_gpu_resource *res, uint64_t offset, void *dst, size_t len, bool stream)
 {
 	uint8_t *d = dst;
 	unsigned i;
@@ -375,39 +426,48 @@ bool vgi_gpu_backing_read(const struct vgi_gpu_resource *res, uint64_t offset, v
 	within = offset - res->run_start[i];
 	while (len) {
 		size_t n = res->iov[i].iov_len - within;
+		const uint8_t *s = (const uint8_t *)res->iov[i].iov_base + within;
 
 		if (n > len)
 			n = len;
-		memcpy(d, (const uint8_t *)res->iov[i].iov_base + within, n);
+		if (stream) {
+			bool more = i + 1 < res->niov && n < len;
+			size_t pf_len = more ? res->iov[i + 1].iov_len : 0;
+
+			if (pf_len > len - n)
+				pf_len = len - n;
+			copy_stream(d, s, n, more ? res->iov[i + 1].iov_base : NULL, pf_len);
+		} else {
+			memcpy(d, s, n);
+		}
 		d += n;
 		len -= n;
 		within = 0;
 		i++;
 	}
+	if (stream)
+		stream_fence();
 	return true;
 }
 
 /*
- * Translate res->entries into res->iov and the run index. Host-contiguous
- * neighbours are merged, so a transfer costs one lookup per run. Returns 0
- * or a VIRTIO_GPU_RESP_ERR_* code with nothing left allocated or charged
- * except the entries (CVE-2021-3544).
+ * Translate res->entries into res->iov, the run starts and the page index.
+ * Host-contiguous neighbours are merged. Returns 0 or a
+ * VIRTIO_GPU_RESP_ERR_* code; on error the caller frees what was made
+ * (backing_free releases everything charged: CVE-2021-3544).
  */
 static uint32_t backing_map(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
 {
 	const struct vgi_guest_memory *mem = gpu->vdev.mem;
 	unsigned cap = res->nentries + 8, n = 0;
-	uint64_t charged = (uint64_t)cap * sizeof(struct iovec), total = 0;
+	uint64_t total = 0, npages;
 	struct iovec *iov;
-	uint64_t *runs;
 
-	if (!vgi_gpu_hostmem_charge(gpu, charged))
+	if (!backing_charge(gpu, res, (uint64_t)cap * sizeof(*iov)))
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-	iov = malloc(cap * sizeof(*iov));
-	if (!iov) {
-		vgi_gpu_hostmem_release(gpu, charged);
+	iov = res->iov = malloc(cap * sizeof(*iov));
+	if (!iov)
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-	}
 	for (uint32_t e = 0; e < res->nentries; e++) {
 		uint64_t addr = res->entries[e].addr, len = res->entries[e].length;
 		int ret;
@@ -415,29 +475,28 @@ static uint32_t backing_map(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
 		if (len == 0 || len > MAX_BACKING_SIZE - total) {
 			vgi_warn("virtio-gpu: resource %u backing entry %u: bad length %llu (total %llu)", res->id, e,
 				 (unsigned long long)len, (unsigned long long)total);
-			goto fail_unspec;
+			return VIRTIO_GPU_RESP_ERR_UNSPEC;
 		}
 		total += len;
 		while ((ret = vgi_guest_memory_to_iovec(mem, addr, len, iov, cap, &n)) == -E2BIG) {
 			unsigned ncap = cap * 2;
-			struct iovec *niov;
+			struct iovec *bigger;
 
-			if (!vgi_gpu_hostmem_charge(gpu, (uint64_t)(ncap - cap) * sizeof(*iov)))
-				goto fail_oom;
-			charged += (uint64_t)(ncap - cap) * sizeof(*iov);
-			niov = realloc(iov, ncap * sizeof(*iov));
-			if (!niov)
-				goto fail_oom;
-			iov = niov;
+			if (!backing_charge(gpu, res, (uint64_t)(ncap - cap) * sizeof(*iov)))
+				return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+			bigger = realloc(iov, ncap * sizeof(*iov));
+			if (!bigger)
+				return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+			iov = res->iov = bigger;
 			cap = ncap;
 		}
 		if (ret < 0) {
 			vgi_warn("virtio-gpu: resource %u backing entry %u: 0x%llx+%llu is not guest RAM", res->id, e,
 				 (unsigned long long)addr, (unsigned long long)len);
-			goto fail_unspec;
+			return VIRTIO_GPU_RESP_ERR_UNSPEC;
 		}
-		/* merge with the previous entry's last piece when host-contiguous */
 	}
+	/* merge pieces of neighbouring entries that are contiguous on the host */
 	{
 		unsigned w = 0;
 
@@ -449,45 +508,29 @@ static uint32_t backing_map(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
 		}
 		n = w;
 	}
-	/* shrink to fit, then the run index */
-	if (n < cap) {
-		struct iovec *s = realloc(iov, n * sizeof(*iov));
-
-		if (s) {
-			iov = s;
-			vgi_gpu_hostmem_release(gpu, charged - (uint64_t)n * sizeof(*iov));
-			charged = (uint64_t)n * sizeof(*iov);
-		}
-	}
-	if (!vgi_gpu_hostmem_charge(gpu, (uint64_t)(n + 1) * sizeof(uint64_t)))
-		goto fail_oom;
-	runs = malloc((n + 1) * sizeof(uint64_t));
-	if (!runs) {
-		vgi_gpu_hostmem_release(gpu, (uint64_t)(n + 1) * sizeof(uint64_t));
-		goto fail_oom;
-	}
-	runs[0] = 0;
-	for (unsigned r = 0; r < n; r++)
-		runs[r + 1] = runs[r] + iov[r].iov_len;
-	/* charged for exactly n iovecs now (or cap if the shrink failed): account as n, release the rest */
-	if (charged != (uint64_t)n * sizeof(*iov)) {
-		vgi_gpu_hostmem_release(gpu, charged - (uint64_t)n * sizeof(*iov));
-	}
-	res->iov = iov;
 	res->niov = n;
-	res->run_start = runs;
 	res->backing_size = total;
-	res->hostmem += (uint64_t)n * sizeof(*iov) + (uint64_t)(n + 1) * sizeof(uint64_t);
+	if (!backing_charge(gpu, res, (uint64_t)(n + 1) * sizeof(uint64_t)))
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	res->run_start = malloc((n + 1) * sizeof(uint64_t));
+	if (!res->run_start)
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	res->run_start[0] = 0;
+	for (unsigned r = 0; r < n; r++)
+		res->run_start[r + 1] = res->run_start[r] + iov[r].iov_len;
+	/* page index: for each 4 KiB of the backing, the run holding its first byte */
+	npages = (total + (1u << PAGE_SHIFT) - 1) >> PAGE_SHIFT;
+	if (!backing_charge(gpu, res, npages * sizeof(uint32_t)))
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	res->page_run = malloc(npages * sizeof(uint32_t));
+	if (!res->page_run)
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	for (uint64_t p = 0, r = 0; p < npages; p++) {
+		while (res->run_start[r + 1] <= p << PAGE_SHIFT)
+			r++;
+		res->page_run[p] = (uint32_t)r;
+	}
 	return 0;
-
-fail_oom:
-	free(iov);
-	vgi_gpu_hostmem_release(gpu, charged);
-	return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-fail_unspec:
-	free(iov);
-	vgi_gpu_hostmem_release(gpu, charged);
-	return VIRTIO_GPU_RESP_ERR_UNSPEC;
 }
 
 /* ---------------------------------------------------------------- responses */
@@ -803,18 +846,16 @@ static void cmd_attach_backing(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 		return;
 	}
 	esize = (uint64_t)c.nr_entries * sizeof(struct virtio_gpu_mem_entry);
-	if (!vgi_gpu_hostmem_charge(gpu, esize)) {
+	if (!backing_charge(gpu, res, esize)) {
 		cmd->error = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
 		return;
 	}
 	res->entries = malloc(esize);
 	if (!res->entries) {
-		vgi_gpu_hostmem_release(gpu, esize);
-		cmd->error = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-		return;
+		err = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+		goto fail;
 	}
 	res->nentries = c.nr_entries;
-	res->hostmem += esize;
 	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, sizeof(c), res->entries, esize) != esize) {
 		vgi_warn("virtio-gpu: ATTACH_BACKING %u: %u entries announced, fewer sent", res->id, c.nr_entries);
 		err = VIRTIO_GPU_RESP_ERR_UNSPEC;
@@ -1113,13 +1154,13 @@ static void gpu_memory_changed(struct vgi_virtio_device *dev)
 				continue;
 			if (gpu->renderer->ops->detach_backing)
 				gpu->renderer->ops->detach_backing(gpu->renderer, res);
-			/* keep the entries, drop the mapping */
+			/* keep the entries (charged again), drop the mapping */
 			res->entries = NULL;
 			res->nentries = 0;
 			backing_free(gpu, res);
 			res->entries = entries;
 			res->nentries = n;
-			if (backing_map(gpu, res) == 0 &&
+			if (backing_charge(gpu, res, (uint64_t)n * sizeof(*entries)) && backing_map(gpu, res) == 0 &&
 			    (!gpu->renderer->ops->attach_backing ||
 			     gpu->renderer->ops->attach_backing(gpu->renderer, res) == 0))
 				continue;
