@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +41,7 @@
 #define TAG_STDIN 3
 #define TAG_TIMER 4
 #define TAG_UINPUT 5
+#define TAG_SIGNAL 6
 #define REPLAY_PAUSE_BACKLOG 512	/* replay waits while this many events wait for guest buffers */
 
 enum output { OUT_DUMP, OUT_UINPUT, OUT_VHOST };
@@ -55,7 +57,7 @@ struct app {
 	const char *evdev_paths[MAX_SOURCES];
 	unsigned nevdev;
 	const char *replay_path;
-	bool replay_stdin, replay_fast;
+	bool replay_stdin, replay_fast, replay_wait;
 	double replay_speed;
 	enum output output;
 	const char *socket_path;
@@ -80,6 +82,7 @@ struct app {
 	bool replaying;
 	struct timespec replay_t0;
 	int timerfd;
+	int sigfd;
 	unsigned replays_left;		/* stdin lines not yet served */
 
 #ifdef VGI_HAVE_EVDEV
@@ -486,6 +489,7 @@ static void usage(FILE *f)
 		"  --evdev-path PATH     the same (QEMU's vhost-user-input option name)\n"
 		"  --replay FILE         an evemu recording (its description configures the device)\n"
 		"  --replay-on-stdin     replay once per line read on stdin (as evemu-play does)\n"
+		"  --replay-wait         replay on each SIGUSR1 only (not at once)\n"
 		"  --replay-fast         ignore the recording's timing\n"
 		"  --replay-speed X      play X times faster (default 1)\n"
 		"Grab (evdev sources):\n"
@@ -506,7 +510,7 @@ static void usage(FILE *f)
 }
 
 enum {
-	OPT_EVDEV = 256, OPT_REPLAY, OPT_REPLAY_STDIN, OPT_REPLAY_FAST, OPT_REPLAY_SPEED, OPT_TOGGLE, OPT_GRAB_ALL,
+	OPT_EVDEV = 256, OPT_REPLAY, OPT_REPLAY_STDIN, OPT_REPLAY_WAIT, OPT_REPLAY_FAST, OPT_REPLAY_SPEED, OPT_TOGGLE, OPT_GRAB_ALL,
 	OPT_REPEAT, OPT_NO_GRAB, OPT_HOOK, OPT_OUTPUT, OPT_SOCKET, OPT_FD, OPT_DEVICE, OPT_CAPS,
 };
 
@@ -515,6 +519,7 @@ static const struct option long_opts[] = {
 	{ "evdev-path", required_argument, NULL, OPT_EVDEV },
 	{ "replay", required_argument, NULL, OPT_REPLAY },
 	{ "replay-on-stdin", no_argument, NULL, OPT_REPLAY_STDIN },
+	{ "replay-wait", no_argument, NULL, OPT_REPLAY_WAIT },
 	{ "replay-fast", no_argument, NULL, OPT_REPLAY_FAST },
 	{ "replay-speed", required_argument, NULL, OPT_REPLAY_SPEED },
 	{ "grab-toggle", required_argument, NULL, OPT_TOGGLE },
@@ -554,6 +559,9 @@ static int parse_args(struct app *a, int argc, char **argv)
 			break;
 		case OPT_REPLAY_STDIN:
 			a->replay_stdin = true;
+			break;
+		case OPT_REPLAY_WAIT:
+			a->replay_wait = true;
 			break;
 		case OPT_REPLAY_FAST:
 			a->replay_fast = true;
@@ -749,6 +757,17 @@ static int setup(struct app *a)
 			return -errno;
 		break;
 	}
+	if (a->rec) {
+		/* SIGUSR1: replay (again) */
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+		if (a->sigfd < 0 || epoll_add(a, a->sigfd, TAG_SIGNAL) < 0)
+			return -errno;
+	}
 	if (a->replay_stdin) {
 		fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
 		if (epoll_add(a, 0, TAG_STDIN) < 0)
@@ -793,6 +812,8 @@ static void teardown(struct app *a)
 	vgi_evemu_free(a->rec);
 	if (a->timerfd >= 0)
 		close(a->timerfd);
+	if (a->sigfd >= 0)
+		close(a->sigfd);
 	if (a->epfd >= 0)
 		close(a->epfd);
 }
@@ -805,7 +826,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	a->out = stdout;
-	a->epfd = a->timerfd = -1;
+	a->epfd = a->timerfd = a->sigfd = -1;
 	clock_gettime(CLOCK_MONOTONIC, &a->t0);
 	if (parse_args(a, argc, argv) < 0)
 		return 2;
@@ -818,7 +839,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* replay without a trigger starts at once (vhost-user: frames wait for the guest's buffers) */
-	if (a->rec && !a->replay_stdin)
+	if (a->rec && !a->replay_stdin && !a->replay_wait)
 		replay_start(a);
 
 	while (!quit) {
@@ -851,6 +872,17 @@ int main(int argc, char **argv)
 			case TAG_STDIN:
 				read_stdin(a);
 				break;
+			case TAG_SIGNAL: {
+				struct signalfd_siginfo si;
+
+				while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+					if (a->replaying)
+						a->replays_left++;
+					else
+						replay_start(a);
+				}
+				break;
+			}
 			case TAG_TIMER: {
 				uint64_t exp;
 
@@ -858,7 +890,7 @@ int main(int argc, char **argv)
 					break;
 				/* dump: done; uinput and vhost-user stay (readers may not have read it all yet) */
 				if (a->replaying && replay_step(a) && !a->replaying && !a->replay_stdin &&
-				    a->output == OUT_DUMP)
+				    !a->replay_wait && a->output == OUT_DUMP)
 					quit = 1;
 				break;
 			}
