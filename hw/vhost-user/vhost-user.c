@@ -27,6 +27,7 @@
 #define VRING_IDX_MASK 0xffu
 #define VRING_NOFD_MASK 0x100u
 #define NUM_MEM_TABLE_REGIONS 8u	/* SET_MEM_TABLE carries at most this many */
+#define MAX_RETIRED 64u			/* old mappings kept while the device holds requests */
 
 #define TAG_LISTEN (1ull << 32)
 #define TAG_CONN (2ull << 32)
@@ -119,6 +120,12 @@ struct vgi_vhost_user {
 	struct vu_region regions[VGI_VHOST_USER_MAX_MEM_SLOTS];
 	unsigned nregions;
 	struct vgi_guest_memory *mem;
+	/*
+	 * Mappings dropped from the table while the device still held popped
+	 * requests (their iovecs may point there): unmapped once none is held.
+	 */
+	struct vu_region retired[MAX_RETIRED];
+	unsigned nretired;
 
 	struct vu_queue q[VGI_VIRTIO_MAX_QUEUES];
 	struct vu_msg msg;
@@ -292,6 +299,25 @@ static bool queue_rings_translate(const struct vgi_guest_memory *mem, struct vu_
 
 static void drop_prepared(struct vgi_vhost_user *vu, struct vu_region *regions, unsigned n);
 
+/* Requests popped by the device and not yet returned, over all queues. */
+static unsigned inflight(const struct vgi_vhost_user *vu)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < vu->dev->num_queues; i++)
+		n += vgi_virtqueue_inflight(vu->dev->queues[i]);
+	return n;
+}
+
+static void reap_retired(struct vgi_vhost_user *vu, bool force)
+{
+	if (!vu->nretired || (!force && inflight(vu)))
+		return;
+	for (unsigned j = 0; j < vu->nretired; j++)
+		unmap_region(&vu->retired[j]);
+	vu->nretired = 0;
+}
+
 /*
  * Make regions[0..n) the memory table. Unchanged regions keep their mapping
  * (so pointers into them stay valid); the device and its started queues are
@@ -349,14 +375,29 @@ static int install_regions(struct vgi_vhost_user *vu, struct vu_region *regions,
 	if (ret)
 		vgi_warn("vhost-user: a started queue's rings are no longer mapped after the memory table changed");
 
-	/* Now nothing points into mappings that are gone: unmap them. */
+	/*
+	 * The device and rings use the new table now. Requests the device
+	 * still holds may point into dropped mappings: those wait until the
+	 * requests are done (reap_retired), the others go now.
+	 */
 	for (unsigned i = 0; i < n; i++)
 		for (unsigned j = 0; j < vu->nregions; j++)
 			if (regions[i].map == vu->regions[j].map)
 				keep_old[j] = true;
-	for (unsigned j = 0; j < vu->nregions; j++)
-		if (!keep_old[j])
+	for (unsigned j = 0; j < vu->nregions; j++) {
+		if (keep_old[j])
+			continue;
+		if (inflight(vu) && vu->nretired < MAX_RETIRED)
+			vu->retired[vu->nretired++] = vu->regions[j];
+		else {
+			if (inflight(vu)) {
+				vgi_warn("vhost-user: memory table replaced %u times while requests were in flight",
+					 MAX_RETIRED);
+				ret = -ENOSPC;
+			}
 			unmap_region(&vu->regions[j]);
+		}
+	}
 	memcpy(vu->regions, regions, n * sizeof(regions[0]));
 	vu->nregions = n;
 	vu->mem = mem;
@@ -406,6 +447,7 @@ static void unmap_all(struct vgi_vhost_user *vu)
 	for (unsigned j = 0; j < vu->nregions; j++)
 		unmap_region(&vu->regions[j]);
 	vu->nregions = 0;
+	reap_retired(vu, true);	/* the device was reset: it holds nothing */
 	vgi_guest_memory_free(vu->mem);
 	vu->mem = NULL;
 }
@@ -1386,6 +1428,7 @@ int vgi_vhost_user_dispatch(struct vgi_vhost_user *vu)
 			break;
 		}
 	}
+	reap_retired(vu, false);
 	return result;
 }
 

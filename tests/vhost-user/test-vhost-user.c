@@ -37,6 +37,8 @@ struct echo {
 	unsigned resets;
 	unsigned hook_calls;
 	int hook_fd;
+	bool hold;			/* keep the next request instead of answering it */
+	struct vgi_vq_elem *held;
 };
 
 static uint64_t echo_get_features(struct vgi_virtio_device *dev)
@@ -53,8 +55,13 @@ static void echo_set_features(struct vgi_virtio_device *dev, uint64_t acked)
 static void echo_queue_notify(struct vgi_virtio_device *dev, unsigned index)
 {
 	struct vgi_virtqueue *vq = vgi_virtio_device_queue(dev, index);
+	struct echo *echo = (struct echo *)dev;
 	struct vgi_vq_elem *e;
 
+	if (echo->hold && !echo->held) {
+		echo->held = vgi_virtqueue_pop(vq);
+		return;
+	}
 	while ((e = vgi_virtqueue_pop(vq))) {
 		uint8_t buf[256];
 		size_t n = vgi_iov_to_buf(e->out_sg, e->out_num, 0, buf, sizeof(buf));
@@ -79,7 +86,11 @@ static void echo_write_config(struct vgi_virtio_device *dev, uint32_t offset, co
 
 static void echo_reset(struct vgi_virtio_device *dev)
 {
-	((struct echo *)dev)->resets++;
+	struct echo *echo = (struct echo *)dev;
+
+	echo->resets++;
+	vgi_vq_elem_free(echo->held);
+	echo->held = NULL;
 }
 
 static void echo_memory_changed(struct vgi_virtio_device *dev)
@@ -412,6 +423,44 @@ static void test_mem_table_replace(void **state)
 	}
 }
 
+/* A request the device still holds keeps its old mapping alive until it is returned. */
+static void test_mem_table_replace_inflight(void **state)
+{
+	struct fixture *f = *state;
+	int memfd2 = memfd_create("vu-test-ram2", MFD_CLOEXEC);
+	uint64_t out = fe_alloc(&f->fe, 4), in = fe_alloc(&f->fe, 4);
+	uint8_t *ram2;
+	uint32_t id, len;
+
+	negotiate_and_start(f);
+	f->echo.hold = true;
+	memcpy(fe_host(&f->fe, out), "held", 4);
+	fe_add_chain(&f->fe, 0, out, 4, in, 4, true);
+	assert_int_equal(fe_pump(&f->fe), 0);
+	assert_non_null(f->echo.held);
+
+	assert_true(memfd2 >= 0);
+	assert_int_equal(ftruncate(memfd2, FE_RAM_SIZE), 0);
+	ram2 = mmap(NULL, FE_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd2, 0);
+	assert_true(ram2 != MAP_FAILED);
+	memcpy(ram2, f->fe.ram, FE_RAM_SIZE);
+	munmap(f->fe.ram, FE_RAM_SIZE);
+	close(f->fe.memfd);
+	f->fe.ram = ram2;
+	f->fe.memfd = memfd2;
+	assert_int_equal(fe_set_mem_table(&f->fe), 0);
+	/* the held request's buffers still point into the old mapping: it stays */
+	assert_int_equal(count_maps("vu-test-ram"), 1);
+	assert_int_equal(((uint8_t *)f->echo.held->out_sg[0].iov_base)[0], 'h');
+	vgi_virtqueue_push(vgi_virtio_device_queue(&f->echo.dev, 0), f->echo.held, 0);
+	f->echo.held = NULL;
+	f->echo.hold = false;
+	assert_true(fe_get_used(&f->fe, 0, &id, &len));	/* used ring: the new mapping */
+	roundtrip(f, "next");
+	assert_int_equal(count_maps("vu-test-ram"), 0);	/* nothing held: unmapped */
+	assert_int_equal(warnings, 0);
+}
+
 static void test_truncated_header(void **state)
 {
 	struct fixture *f = *state;
@@ -612,6 +661,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_negotiation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mem_table_replace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mem_table_replace_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_payload_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_closed_mid_message, setup, teardown),
