@@ -21,7 +21,9 @@ struct vgi_headless;
 
 /*
  * dir: where to write a PNG after every flush ("<dir>/scanout<N>.png", the
- * latest frame, replaced atomically), or NULL to write only on request.
+ * latest frame, replaced atomically) and the cursor image whenever it
+ * changes ("<dir>/cursor<N>.png", 64x64 straight RGBA), or NULL to write
+ * only on request.
  * NULL with errno set on failure.
  */
 struct vgi_headless *vgi_headless_new(const char *dir);
@@ -50,6 +52,9 @@ unsigned vgi_headless_update_count(struct vgi_headless *h, uint32_t id);
  * disabled or never set), -ENOMEM, -EIO (libpng) or the -errno of a file call.
  */
 int vgi_headless_write_png(struct vgi_headless *h, uint32_t id, const char *path, bool cursor);
+
+/* Premultiplied ARGB8888 to straight (as PNG stores it), rounded to nearest. */
+uint32_t vgi_headless_unpremultiply(uint32_t argb);
 
 #ifdef __cplusplus
 }

@@ -211,6 +211,23 @@ static void hl_update(void *sink, uint32_t id, const struct vgi_rect *damage, co
 		write_flush_files(h, id);
 }
 
+static void write_cursor_file(struct vgi_headless *h, uint32_t id);
+
+uint32_t vgi_headless_unpremultiply(uint32_t argb)
+{
+	uint32_t a = argb >> 24, out = argb & 0xff000000u;
+
+	if (a == 0)
+		return 0;
+	for (unsigned shift = 0; shift < 24; shift += 8) {
+		uint32_t c = (argb >> shift) & 0xff;
+
+		c = (c * 255 + a / 2) / a;
+		out |= (c > 255 ? 255 : c) << shift;
+	}
+	return out;
+}
+
 static void hl_cursor(void *sink, uint32_t id, const struct vgi_cursor *c)
 {
 	struct vgi_headless *h = sink;
@@ -224,8 +241,11 @@ static void hl_cursor(void *sink, uint32_t id, const struct vgi_cursor *c)
 		} else {
 			if (!s->cursor_pixels)
 				s->cursor_pixels = malloc(VGI_CURSOR_SIZE * VGI_CURSOR_SIZE * sizeof(uint32_t));
-			if (s->cursor_pixels)
+			if (s->cursor_pixels) {
 				memcpy(s->cursor_pixels, c->pixels, VGI_CURSOR_SIZE * VGI_CURSOR_SIZE * sizeof(uint32_t));
+				if (h->dir)
+					write_cursor_file(h, id);
+			}
 		}
 	}
 	s->has_cursor = true;
@@ -322,6 +342,7 @@ struct png_job {
 	FILE *f;
 	const uint32_t *pixels;
 	uint32_t width, height;
+	bool rgba;		/* pixels are straight (not premultiplied) ARGB8888: keep alpha */
 };
 
 static void png_error_fn(png_structp png, png_const_charp msg)
@@ -357,12 +378,13 @@ static int png_encode(const struct png_job *job)
 	png_init_io(png, job->f);
 	png_set_compression_level(png, 1);	/* screenshots: speed over size */
 	png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
-	png_set_IHDR(png, info, job->width, job->height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-		     PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+	png_set_IHDR(png, info, job->width, job->height, 8, job->rgba ? PNG_COLOR_TYPE_RGB_ALPHA : PNG_COLOR_TYPE_RGB,
+		     PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
 	png_write_info(png, info);
-	/* XRGB8888 in memory is B,G,R,X: swap to RGB and drop the filler byte. */
+	/* (X|A)RGB8888 in memory is B,G,R,X|A: swap to RGB and drop the filler byte (or keep alpha). */
 	png_set_bgr(png);
-	png_set_filler(png, 0, PNG_FILLER_AFTER);
+	if (!job->rgba)
+		png_set_filler(png, 0, PNG_FILLER_AFTER);
 	for (uint32_t y = 0; y < job->height; y++)
 		png_write_row(png, (png_const_bytep)(job->pixels + (size_t)y * job->width));
 	png_write_end(png, info);
@@ -466,6 +488,41 @@ int vgi_headless_write_png(struct vgi_headless *h, uint32_t id, const char *path
 	}
 	free(tmp);
 	return ret;
+}
+
+/* "<dir>/cursor<N>.png": the 64x64 cursor image, straight RGBA (PNG does not premultiply). */
+static void write_cursor_file(struct vgi_headless *h, uint32_t id)
+{
+	struct hl_scanout *s = &h->s[id];
+	uint32_t straight[VGI_CURSOR_SIZE * VGI_CURSOR_SIZE];
+	struct png_job job = { .pixels = straight, .width = VGI_CURSOR_SIZE, .height = VGI_CURSOR_SIZE, .rgba = true };
+	size_t n = strlen(h->dir) + 64;
+	char *path = malloc(n), *tmp = malloc(n);
+	int ret = -ENOMEM;
+
+	for (unsigned i = 0; i < VGI_CURSOR_SIZE * VGI_CURSOR_SIZE; i++)
+		straight[i] = vgi_headless_unpremultiply(s->cursor_pixels[i]);
+	if (!path || !tmp)
+		goto out;
+	snprintf(path, n, "%s/cursor%u.png", h->dir, id);
+	snprintf(tmp, n, "%s/.cursor%u.png.tmp", h->dir, id);
+	job.f = fopen(tmp, "wbe");
+	if (!job.f) {
+		ret = -errno;
+		goto out;
+	}
+	ret = png_encode(&job);
+	if (fclose(job.f) != 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0 && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret < 0)
+		unlink(tmp);
+out:
+	if (ret < 0)
+		vgi_warn("headless: cannot write the cursor of scanout %u into '%s': %s", id, h->dir, strerror(-ret));
+	free(path);
+	free(tmp);
 }
 
 static void write_flush_files(struct vgi_headless *h, uint32_t id)

@@ -61,15 +61,17 @@ static unsigned count_files(void)
 	return n;
 }
 
-/* Read a PNG back as 8-bit RGB with libpng (caller frees). */
-static uint8_t *read_png(const char *path, uint32_t *w, uint32_t *h)
+/* Read a PNG back as 8-bit RGB (or RGBA) with libpng (caller frees). */
+static uint8_t *read_png_as(const char *path, uint32_t *w, uint32_t *h, uint32_t format, bool *had_alpha)
 {
 	png_image img = { .version = PNG_IMAGE_VERSION };
 	uint8_t *buf;
 
 	if (!png_image_begin_read_from_file(&img, path))
 		return NULL;
-	img.format = PNG_FORMAT_RGB;
+	if (had_alpha)
+		*had_alpha = img.format & PNG_FORMAT_FLAG_ALPHA;
+	img.format = format;
 	buf = malloc(PNG_IMAGE_SIZE(img));
 	assert_non_null(buf);
 	if (!png_image_finish_read(&img, NULL, buf, 0, NULL)) {
@@ -80,6 +82,15 @@ static uint8_t *read_png(const char *path, uint32_t *w, uint32_t *h)
 	*w = img.width;
 	*h = img.height;
 	return buf;
+}
+
+static uint8_t *read_png(const char *path, uint32_t *w, uint32_t *h)
+{
+	bool alpha = true;
+	uint8_t *p = read_png_as(path, w, h, PNG_FORMAT_RGB, &alpha);
+
+	assert_false(alpha);	/* frames are written without alpha */
+	return p;
 }
 
 static void enable(struct vgi_headless *h, uint32_t id, uint32_t w, uint32_t ht, uint32_t format)
@@ -536,6 +547,63 @@ static void test_bad_paths(void **state)
 	vgi_headless_free(h);
 }
 
+static void test_unpremultiply(void **state)
+{
+	assert_int_equal(vgi_headless_unpremultiply(0), 0);
+	assert_int_equal(vgi_headless_unpremultiply(0x00ffffff), 0);	/* invalid: nothing under alpha 0 */
+	assert_int_equal(vgi_headless_unpremultiply(0xff123456), 0xff123456);
+	assert_int_equal(vgi_headless_unpremultiply(0x80400000), 0x80800000);
+	assert_int_equal(vgi_headless_unpremultiply(0x80402010), 0x80804020);
+	assert_int_equal(vgi_headless_unpremultiply(0x01010101), 0x01ffffff);
+	assert_int_equal(vgi_headless_unpremultiply(0x80ff0000), 0x80ff0000);	/* invalid: clamped */
+	assert_int_equal(vgi_headless_unpremultiply(0x0a050000), 0x0a800000);	/* 5*255/10 = 127.5 -> 128 */
+}
+
+/* With a directory, a new cursor image is written as cursor<N>.png (straight RGBA). */
+static void test_cursor_file(void **state)
+{
+	static uint32_t px[VGI_CURSOR_SIZE * VGI_CURSOR_SIZE];
+	struct vgi_headless *h = vgi_headless_new(tmpdir);
+	struct vgi_cursor c = { .visible = true, .x = 1, .y = 1, .image_changed = true, .pixels = px };
+	char path[160];
+	uint32_t w, ht;
+	bool alpha = false;
+	uint8_t *rgba;
+
+	for (unsigned y = 0; y < VGI_CURSOR_SIZE; y++)
+		for (unsigned x = 0; x < VGI_CURSOR_SIZE; x++)
+			px[y * VGI_CURSOR_SIZE + x] = x + y < 64 ? 0xff000000u | x << 18 | y << 10 | 0x80 : 0;
+	px[1] = 0x80402010;	/* half transparent, premultiplied */
+	vgi_headless_ops()->cursor(h, 2, &c);
+	snprintf(path, sizeof(path), "%s/cursor2.png", tmpdir);
+	rgba = read_png_as(path, &w, &ht, PNG_FORMAT_RGBA, &alpha);
+	assert_non_null(rgba);
+	assert_true(alpha);
+	assert_int_equal(w, 64);
+	assert_int_equal(ht, 64);
+	for (unsigned y = 0; y < VGI_CURSOR_SIZE; y++)
+		for (unsigned x = 0; x < VGI_CURSOR_SIZE; x++) {
+			const uint8_t *p = rgba + (y * 64 + x) * 4;
+
+			if (x == 1 && y == 0) {
+				assert_true(p[0] == 0x80 && p[1] == 0x40 && p[2] == 0x20 && p[3] == 0x80);
+			} else if (x + y < 64) {
+				assert_true(p[0] == x * 4 && p[1] == y * 4 && p[2] == 0x80 && p[3] == 0xff);
+			} else {
+				assert_int_equal(p[3], 0);
+			}
+		}
+	free(rgba);
+	/* a move alone writes nothing new */
+	assert_int_equal(unlink(path), 0);
+	c.image_changed = false;
+	c.pixels = NULL;
+	vgi_headless_ops()->cursor(h, 2, &c);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(count_files(), 0);
+	vgi_headless_free(h);
+}
+
 static void test_registry_dir(void **state)
 {
 	struct vgi_display_host host = { 0 };
@@ -622,6 +690,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cursor_composition, setup_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_png_round_trip, setup_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_bad_paths, setup_dir, remove_dir),
+		cmocka_unit_test(test_unpremultiply),
+		cmocka_unit_test_setup_teardown(test_cursor_file, setup_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_registry_dir, setup_dir, remove_dir),
 	};
 
