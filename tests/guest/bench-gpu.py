@@ -79,6 +79,7 @@ def main():
     ap.add_argument('--rects', type=int, default=int(os.environ.get('VGI_BENCH_RECTS', 5000)))
     ap.add_argument('--backends', default='reference,vgi')
     ap.add_argument('--timeout', type=float, default=400)
+    ap.add_argument('--require-vgi', action='store_true', help='fail (not skip) when vgi-gpu is not built')
     args = ap.parse_args()
 
     def run():
@@ -126,6 +127,8 @@ def main():
                       ratio(v['full_cpu_s'], ref['full_cpu_s']), ratio(v['rects_cpu_s'], ref['rects_cpu_s']),
                       rss, 'met' if rss <= 1.0 else 'NOT met'))
         if missing:
+            if args.require_vgi:
+                raise AssertionError('; '.join(missing) + ' although tools/vgi-gpu is in the tree')
             raise vg.Skip('; '.join(missing) + ': no ratios')
     vg.test_main(run)
 

@@ -303,13 +303,17 @@ def main():
     ap.add_argument('--build-dir')
     ap.add_argument('--out')
     ap.add_argument('--timeout', type=float, default=240)
+    ap.add_argument('--require-vgi', action='store_true', help='fail (not skip) when vgi-gpu is not built')
     args = ap.parse_args()
 
     def run():
         vg.check_qemu()
         c = Ctx(args)
         if args.backend == 'vgi' and not vg.vgi_gpu_path(c.build):
-            raise vg.Skip('vgi-gpu not built yet (%s/tools/vgi-gpu/vgi-gpu missing)' % c.build)
+            msg = 'vgi-gpu not built (%s/tools/vgi-gpu/vgi-gpu missing)' % c.build
+            if args.require_vgi:
+                raise AssertionError(msg + ' although tools/vgi-gpu is in the tree')
+            raise vg.Skip(msg)
         t0 = time.monotonic()
         CHECKS[args.check](c)
         print('PASS %s/%s in %.1f s' % (args.backend, args.check, time.monotonic() - t0))
