@@ -43,6 +43,7 @@ struct dumb_fb {
 };
 
 struct plane_props {
+	uint32_t damage_clips;	/* FB_DAMAGE_CLIPS, 0 if the plane has none */
 	uint32_t fb_id, crtc_id, src_x, src_y, src_w, src_h, crtc_x, crtc_y, crtc_w, crtc_h;
 };
 
@@ -64,6 +65,7 @@ struct vgi_drm_display {
 	struct dumb_fb fb[2];
 	int front;			/* buffer on screen (or flipping to) */
 	pixman_region32_t stale[2];
+	pixman_region32_t flip_damage;	/* what the last draw_buffer() changed: FB_DAMAGE_CLIPS */
 	uint32_t *shadow;
 	bool needs_present;
 	bool flip_pending;
@@ -148,6 +150,7 @@ static uint64_t prop_value(int fd, uint32_t obj, uint32_t type, const char *name
 
 static int get_plane_props(int fd, uint32_t plane, struct plane_props *pp)
 {
+	pp->damage_clips = prop_id(fd, plane, DRM_MODE_OBJECT_PLANE, "FB_DAMAGE_CLIPS");
 	pp->fb_id = prop_id(fd, plane, DRM_MODE_OBJECT_PLANE, "FB_ID");
 	pp->crtc_id = prop_id(fd, plane, DRM_MODE_OBJECT_PLANE, "CRTC_ID");
 	pp->src_x = prop_id(fd, plane, DRM_MODE_OBJECT_PLANE, "SRC_X");
@@ -384,10 +387,11 @@ static void add_cursor_plane(struct vgi_drm_display *d, drmModeAtomicReq *req)
 		  d->cursor_x - (int32_t)d->hot_x, d->cursor_y - (int32_t)d->hot_y, CURSOR_DIM, CURSOR_DIM);
 }
 
-static int commit_atomic(struct vgi_drm_display *d, int buf, bool modeset)
+/* damage: the buffer was just drawn and flip_damage says where (else the whole plane counts as damaged) */
+static int commit_atomic(struct vgi_drm_display *d, int buf, bool modeset, bool damage)
 {
 	drmModeAtomicReq *req = drmModeAtomicAlloc();
-	uint32_t flags = DRM_MODE_PAGE_FLIP_EVENT;
+	uint32_t flags = DRM_MODE_PAGE_FLIP_EVENT, damage_blob = 0;
 	int ret;
 
 	if (!req)
@@ -402,10 +406,28 @@ static int commit_atomic(struct vgi_drm_display *d, int buf, bool modeset)
 	}
 	add_plane(req, d->primary_plane, &d->primary_props, d->crtc_id, d->fb[buf].fb_id, 0, 0, d->width,
 		  d->height);
+	if (damage && d->primary_props.damage_clips) {
+		/* tell the driver what changed in this buffer: virtio-gpu then transfers only that */
+		int n;
+		pixman_box32_t *b = pixman_region32_rectangles(&d->flip_damage, &n);
+		struct drm_mode_rect *rects = calloc(n ? (size_t)n : 1, sizeof(*rects));
+
+		if (rects) {
+			for (int i = 0; i < n; i++)
+				rects[i] = (struct drm_mode_rect){ b[i].x1, b[i].y1, b[i].x2, b[i].y2 };
+			if (drmModeCreatePropertyBlob(d->fd, rects, (size_t)n * sizeof(*rects), &damage_blob))
+				damage_blob = 0;
+			free(rects);
+		}
+		if (damage_blob)
+			drmModeAtomicAddProperty(req, d->primary_plane, d->primary_props.damage_clips, damage_blob);
+	}
 	if (d->cursor_kind == CURSOR_PLANE)
 		add_cursor_plane(d, req);
 	ret = drmModeAtomicCommit(d->fd, req, flags, d) ? -errno : 0;
 	drmModeAtomicFree(req);
+	if (damage_blob)
+		drmModeDestroyPropertyBlob(d->fd, damage_blob);
 	if (!ret)
 		d->cursor_dirty = false;
 	return ret;
@@ -430,7 +452,7 @@ static int modeset(struct vgi_drm_display *d)
 	int ret;
 
 	if (d->atomic) {
-		ret = commit_atomic(d, d->front, true);
+		ret = commit_atomic(d, d->front, true, false);
 		if (!ret)
 			d->flip_pending = true;
 	} else {
@@ -491,6 +513,7 @@ static void draw_buffer(struct vgi_drm_display *d, int buf)
 		}
 	}
 	pixman_region32_intersect_rect(stale, stale, 0, 0, d->width, d->height);
+	pixman_region32_copy(&d->flip_damage, stale);
 	boxes = pixman_region32_rectangles(stale, &n);
 	for (int i = 0; i < n; i++) {
 		size_t w = (size_t)(boxes[i].x2 - boxes[i].x1) * 4;
@@ -517,6 +540,8 @@ static void draw_buffer(struct vgi_drm_display *d, int buf)
 			pixman_image_unref(dst);
 		pixman_region32_union_rect(&d->sw_cursor_drawn[buf], &d->sw_cursor_drawn[buf], cb.x1, cb.y1,
 					   CURSOR_DIM, CURSOR_DIM);
+		pixman_region32_union_rect(&d->flip_damage, &d->flip_damage, cb.x1, cb.y1, CURSOR_DIM, CURSOR_DIM);
+		pixman_region32_intersect_rect(&d->flip_damage, &d->flip_damage, 0, 0, d->width, d->height);
 	}
 }
 
@@ -529,8 +554,9 @@ static int present_now(struct vgi_drm_display *d)
 		return 0;
 	if (!d->needs_present) {
 		if (d->atomic && d->cursor_kind == CURSOR_PLANE && d->cursor_dirty) {
-			/* cursor-only commit on the buffer already shown */
-			ret = commit_atomic(d, d->front, false);
+			/* cursor-only commit on the buffer already shown: nothing in it changed */
+			pixman_region32_clear(&d->flip_damage);
+			ret = commit_atomic(d, d->front, false, true);
 			if (!ret)
 				d->flip_pending = true;
 			return ret;
@@ -540,7 +566,7 @@ static int present_now(struct vgi_drm_display *d)
 	back = !d->front;
 	draw_buffer(d, back);
 	if (d->atomic)
-		ret = commit_atomic(d, back, false);
+		ret = commit_atomic(d, back, false, true);
 	else
 		ret = drmModePageFlip(d->fd, d->crtc_id, d->fb[back].fb_id, DRM_MODE_PAGE_FLIP_EVENT, d) ? -errno : 0;
 	if (ret == -EBUSY)
@@ -739,6 +765,7 @@ int vgi_drm_display_open(const struct vgi_drm_display_options *o, struct vgi_drm
 		pixman_region32_init(&d->stale[i]);
 		pixman_region32_init(&d->sw_cursor_drawn[i]);
 	}
+	pixman_region32_init(&d->flip_damage);
 
 	if (o->card) {
 		snprintf(d->card, sizeof(d->card), "%s", o->card);
@@ -903,6 +930,7 @@ void vgi_drm_display_free(struct vgi_drm_display *d)
 		pixman_region32_fini(&d->stale[i]);
 		pixman_region32_fini(&d->sw_cursor_drawn[i]);
 	}
+	pixman_region32_fini(&d->flip_damage);
 	free(d->shadow);
 	free(d);
 }

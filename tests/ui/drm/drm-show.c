@@ -178,6 +178,30 @@ int main(int argc, char **argv)
 	if (wait_host("next4"))
 		return 1;
 	s.ops->destroy(s.sink);
+
+	if (argc > 1 && !strcmp(argv[1], "--vt")) {
+		/*
+		 * step 5: VT switching on tty1: the guest script switches to tty2
+		 * and back (busybox chvt); a frame presented while away shows on return
+		 */
+		if (vgi_display_sink_new("drm,card=/dev/dri/card0,vt=/dev/tty1", &host, &s))
+			return 1;
+		img.data = a;
+		s.ops->scanout(s.sink, 0, &so);
+		s.ops->update(s.sink, 0, &full, &img);
+		run_loop(500);
+		signal_host("shown5");
+		if (wait_host("vt-away-done"))
+			return 1;
+		run_loop(300);
+		struct vgi_rect away = { 100, 100, 200, 120 };
+		img.data = b;
+		s.ops->update(s.sink, 0, &away, &img);
+		signal_host("updated-away");
+		if (wait_host("next6"))
+			return 1;
+		s.ops->destroy(s.sink);
+	}
 	free(a);
 	free(b);
 	fprintf(stderr, "drm-show: done, %d error check(s) failed\n", fails);

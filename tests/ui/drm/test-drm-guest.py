@@ -12,6 +12,7 @@ frames drm-show was given (exact match).
 import argparse
 import os
 import shutil
+import time
 import sys
 
 sys.path.insert(0, os.path.join(os.environ.get('VGI_SOURCE_ROOT', os.path.join(
@@ -65,7 +66,12 @@ def main():
     out = args.out or os.path.join(build, 'tests', 'ui', 'drm', 'out-guest')
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
-    script = '%s 2>"$VGI_OUT/drm-show.log"\n' % prog
+    # drm-show runs in the background: this script switches VTs for its step 5
+    script = ('%s --vt 2>"$VGI_OUT/drm-show.log" &\n'
+              'pid=$!\n'
+              'vgi_wait vt-away 250 && busybox chvt 2 && vgi_signal vt-away-done\n'
+              'vgi_wait vt-back 120 && busybox chvt 1 && vgi_signal vt-back-done\n'
+              'wait $pid\n' % prog)
     with vg.Guest(out, script=script, gpu='builtin', timeout=300, name='drm') as g:
         g.wait_file('shown1', timeout=240)
         shot = g.screenshot()
@@ -96,6 +102,24 @@ def main():
         check('step4-cursor-moved', g.screenshot(),
               frame(w, h, 1, [((190, 140, 40, 40), 2)], cursor=(500, 300)), out)
         g.signal('next4')
+
+        g.wait_file('shown5')
+        log = g.read('drm-show.log')
+        assert 'VT switching' in log, 'step 5 did not take the VT'
+        check('step5-vt-own', g.screenshot(), frame(w, h, 1), out)
+        g.signal('vt-away')
+        g.wait_file('updated-away')
+        time.sleep(1.0)
+        shot = g.screenshot()
+        shot.save_png(os.path.join(out, 'step5-vt-away-got.png'))
+        assert vg.compare_images(shot, frame(w, h, 1)), 'step5: still our frame after switching to tty2'
+        assert 'VT released' in g.read('drm-show.log'), 'step5: the VT release was not handled'
+        print('step5-vt-away: tty2 is shown, the sink released the VT')
+        g.signal('vt-back')
+        g.wait_file('vt-back-done')
+        time.sleep(1.5)
+        check('step5-vt-back', g.screenshot(), frame(w, h, 1, [((100, 100, 200, 120), 2)]), out)
+        g.signal('next6')
         rc = g.wait(timeout=60)
         log = g.read('drm-show.log')
         print(log[log.find('drm-show: shown4'):])

@@ -47,7 +47,7 @@ static void wait_presented(struct vgi_display_sink *s)
 	while (vgi_spice_sink_pending(s->sink)) {
 		while (g_main_context_iteration(NULL, FALSE))
 			;
-		g_usleep(100);
+		g_usleep(500);
 	}
 }
 
