@@ -144,6 +144,14 @@ struct vgi_qemu_display {
 
 static void conn_fail(struct vgi_qemu_display *qd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+static void conn_end(struct vgi_qemu_display *qd)
+{
+	/* Keep the fd number until dispatch() so the program's loop never watches a reused fd. */
+	shutdown(qd->fd, SHUT_RDWR);
+	qd->dead = true;
+	qd->pend_count = 0;
+}
+
 static void conn_fail(struct vgi_qemu_display *qd, const char *fmt, ...)
 {
 	char msg[256];
@@ -155,10 +163,7 @@ static void conn_fail(struct vgi_qemu_display *qd, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	vgi_error("qemu display: %s; closing the display connection", msg);
-	/* Keep the fd number until dispatch() so the program's loop never watches a reused fd. */
-	shutdown(qd->fd, SHUT_RDWR);
-	qd->dead = true;
-	qd->pend_count = 0;
+	conn_end(qd);
 }
 
 static bool live(const struct vgi_qemu_display *qd)
@@ -408,6 +413,7 @@ static void handle_display_info(struct vgi_qemu_display *qd, const struct virtio
 			continue;
 		}
 		if (on) {
+			vgi_debug("qemu display: QEMU's output %u is %ux%u", i, m->r.width, m->r.height);
 			qd->s[i].reported = true;
 			if (qd->host.output_changed)
 				qd->host.output_changed(qd->host.opaque, i, true, m->r.width, m->r.height);
@@ -458,10 +464,13 @@ static int read_reply(struct vgi_qemu_display *qd, bool wait)
 		if (r > 0)
 			break;
 		if (r == 0) {
-			if (qd->pend_count)
+			if (qd->pend_count) {
 				conn_fail(qd, "QEMU closed the socket with %u answer(s) outstanding", qd->pend_count);
-			else
-				conn_fail(qd, "QEMU closed the socket");
+			} else {
+				/* QEMU stops the device or exits: an ordinary end */
+				vgi_info("qemu display: QEMU closed the display socket");
+				conn_end(qd);
+			}
 			return -ECONNRESET;
 		}
 		if (errno == EINTR)
