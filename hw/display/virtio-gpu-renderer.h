@@ -12,10 +12,10 @@
  * space, host-memory accounting. A renderer owns the pixels of resources
  * and whatever else a rendering engine needs (3D contexts, capsets, fences).
  * There are two: the CPU 2D renderer (virtio-gpu-2d.c, pixman) and,
- * when built, virglrenderer: hw/display/virgl/ is the engine, and a glue
- * file hw/display/virtio-gpu-virgl.c (when present, meson.build compiles
- * it and defines VGI_GPU_VIRGL_RENDERER) implements these ops on it and
- * vgi_gpu_renderer_virgl_new(); vgi_gpu_new() uses that for cfg->virgl.
+ * when built, virglrenderer: hw/display/virgl/ holds the engine (virgl.c)
+ * and the glue (virtio-gpu-virgl.c) that implements these ops and
+ * vgi_gpu_renderer_virgl_new(); its meson.build defines
+ * VGI_GPU_VIRGL_RENDERER, and vgi_gpu_new() then uses it for cfg->virgl.
  *
  * How a control command flows:
  *   1. The core pops the chain and reads the header (short: ERR_UNSPEC).
