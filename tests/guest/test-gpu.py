@@ -292,8 +292,31 @@ vgi_signal listed
     assert n == 2, 'guest sees %d connectors, expected 2' % n
 
 
+def check_kill(c):
+    """Killing QEMU (SIGKILL) while the guest shows a pattern and moves the
+    cursor: the backend notices and exits by itself with a status (no crash,
+    no signal, no hang); vgi-gpu also says so in its log."""
+    script = r"""
+%s --cursor 10,10 --move 20,20 --move 30,30 --signal "$VGI_OUT/drawn" --wait "$VGI_OUT/never" --wait-timeout 100
+""" % shlex.quote(c.kms)
+    t0 = time.monotonic()
+    with c.guest(script) as g:
+        g.wait_file('drawn')
+        be = g.backends['gpu']
+        os.killpg(g.qemu.pid, 9)
+        g.qemu.wait(10)
+        rc = be.wait(15)
+        log = g.tail(be.log_path, 4000)
+        print('QEMU killed after %.1f s; backend exit status %s; its log:\n%s' % (
+            time.monotonic() - t0, rc, log))
+        assert rc is not None, 'the backend did not exit within 15 s of QEMU\'s death'
+        assert rc >= 0, 'the backend died of signal %d' % -rc
+        if c.args.backend == 'vgi':     # QEMU's own backend leaves silently (status 0)
+            assert re.search(r'disconnect|closed', log, re.I), 'vgi-gpu said nothing about the disconnect'
+
+
 CHECKS = {'driver': check_driver, 'pattern': check_pattern, 'fbcon': check_fbcon,
-          'cursor': check_cursor, 'outputs': check_outputs}
+          'cursor': check_cursor, 'outputs': check_outputs, 'kill': check_kill}
 
 
 def main():
