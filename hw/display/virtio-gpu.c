@@ -64,6 +64,7 @@ struct vgi_gpu {
 	uint64_t hostmem;
 	struct vgi_gpu_cmd *held;	/* fenced commands the renderer keeps */
 	bool busy[2], again[2];		/* queue re-entrancy guard */
+	bool reset_pending;		/* reset asked for from inside a command: done after it */
 	bool ctrl_pushed;
 };
 
@@ -1076,6 +1077,8 @@ static void gpu_set_features(struct vgi_virtio_device *dev, uint64_t acked)
 		gpu->renderer->ops->set_features(gpu->renderer, acked);
 }
 
+static void do_reset(struct vgi_gpu *gpu);
+
 static void gpu_queue_notify(struct vgi_virtio_device *dev, unsigned index)
 {
 	struct vgi_gpu *gpu = to_gpu(dev);
@@ -1094,8 +1097,10 @@ static void gpu_queue_notify(struct vgi_virtio_device *dev, unsigned index)
 			process_ctrl(gpu);
 		else
 			process_cursor(gpu);
-	} while (gpu->again[index]);
+	} while (gpu->again[index] && !gpu->reset_pending);
 	gpu->busy[index] = false;
+	if (gpu->reset_pending && !gpu->busy[0] && !gpu->busy[1])
+		do_reset(gpu);
 }
 
 static void gpu_read_config(struct vgi_virtio_device *dev, uint32_t offset, void *buf, uint32_t len)
@@ -1120,10 +1125,9 @@ static void gpu_write_config(struct vgi_virtio_device *dev, uint32_t offset, con
 		gpu->config.events_read &= ~tmp.events_clear;
 }
 
-static void gpu_reset(struct vgi_virtio_device *dev)
+static void do_reset(struct vgi_gpu *gpu)
 {
-	struct vgi_gpu *gpu = to_gpu(dev);
-
+	gpu->reset_pending = false;
 	free_held(gpu);
 	destroy_all_resources(gpu);
 	for (uint32_t sid = 0; sid < gpu->num_scanouts; sid++) {
@@ -1138,6 +1142,18 @@ static void gpu_reset(struct vgi_virtio_device *dev)
 	}
 	if (gpu->renderer->ops->reset)
 		gpu->renderer->ops->reset(gpu->renderer);
+}
+
+static void gpu_reset(struct vgi_virtio_device *dev)
+{
+	struct vgi_gpu *gpu = to_gpu(dev);
+
+	/* from a sink or host callback in the middle of a command: finish that command first */
+	if (gpu->busy[0] || gpu->busy[1]) {
+		gpu->reset_pending = true;
+		return;
+	}
+	do_reset(gpu);
 }
 
 static void gpu_memory_changed(struct vgi_virtio_device *dev)

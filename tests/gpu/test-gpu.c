@@ -45,6 +45,8 @@ struct rec {
 	/* hostile sink: kick the control queue from inside update() */
 	struct vgi_virtio_device *kick_dev;
 	unsigned kicks;
+	/* hostile host: reset the device from inside update() */
+	struct vgi_virtio_device *reset_dev;
 };
 
 static void rec_scanout(void *sink, uint32_t id, const struct vgi_scanout *s)
@@ -71,6 +73,12 @@ static void rec_update(void *sink, uint32_t id, const struct vgi_rect *d, const 
 	memcpy(&r->first_px[id], (const uint8_t *)img->data + (size_t)d->y * img->stride + (size_t)d->x * 4, 4);
 	if (r->kick_dev && r->kicks++ < 3)
 		vgi_virtio_device_kick(r->kick_dev, 0);
+	if (r->reset_dev) {
+		struct vgi_virtio_device *dev = r->reset_dev;
+
+		r->reset_dev = NULL;
+		vgi_virtio_device_reset(dev);
+	}
 }
 
 static void rec_cursor(void *sink, uint32_t id, const struct vgi_cursor *c)
@@ -990,6 +998,37 @@ static void test_reentrant_kick(void **state)
 	gg_fb_free(f->gg, fb);
 }
 
+/* A reset from inside a sink callback (frontend gone mid-flush): the command finishes, then everything goes. */
+static void test_reset_inside_callback(void **state)
+{
+	struct fx *f = *state;
+	struct gg_fb *fb = gg_fb_new(f->gg, 1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 64, 64);
+	struct virtio_gpu_resource_flush c = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_FLUSH, .r = { 0, 0, 64, 64 },
+					       .resource_id = 1 };
+	uint64_t cg = tg_alloc_buf(f->g, &c, sizeof(c)), rg = tg_alloc_page(f->g);
+	struct tg_buf b[2] = { { cg, sizeof(c), false }, { rg, 24, true } };
+
+	assert_int_equal(gg_set_scanout(f->gg, 0, 1, 0, 0, 64, 64), OK);
+	/* two flushes queued: the reset comes during the first */
+	assert_true(tg_queue_add(f->gg->ctrl, b, 2, false) >= 0);
+	assert_true(tg_queue_add(f->gg->ctrl, b, 2, false) >= 0);
+	tg_queue_publish(f->gg->ctrl);
+	f->rec.reset_dev = f->gg->dev;
+	vgi_virtio_device_kick(f->gg->dev, 0);
+	assert_null(f->rec.reset_dev);
+	assert_empty(f);
+	assert_false(f->rec.scanout[0].enabled);
+	assert_false(vgi_virtqueue_ready(vgi_virtio_device_queue(f->gg->dev, 0)));
+	/* a new driver instance works */
+	gg_fb_free(f->gg, fb);
+	gg_free(f->gg);
+	f->gg = gg_new(f->g, f->gpu);
+	fb = gg_fb_new(f->gg, 1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 64, 64);
+	assert_int_equal(gg_unref(f->gg, 1), OK);
+	assert_empty(f);
+	gg_fb_free(f->gg, fb);
+}
+
 /* ---------------------------------------------------------------- host memory */
 
 static void test_hostmem_exhaustion(void **state)
@@ -1192,6 +1231,7 @@ int main(void)
 		T(test_3d_commands_without_3d),
 		T(test_short_and_odd_chains),
 		T(test_reentrant_kick),
+		T(test_reset_inside_callback),
 		cmocka_unit_test(test_hostmem_exhaustion),
 		T(test_display_events),
 		T(test_reset_with_resources),
