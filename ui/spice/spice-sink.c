@@ -951,6 +951,13 @@ static void spice_destroy(void *opaque)
 		if (s->width && s->qxl_added)
 			destroy_primary(s);
 		spice_server_vm_stop(s->server);
+		/* the input states spice-server allocated in add_interface */
+		if (s->kbd_added)
+			spice_server_remove_interface(&s->kbd.base);
+		if (s->mouse_added)
+			spice_server_remove_interface(&s->mouse.base);
+		if (s->tablet_added)
+			spice_server_remove_interface(&s->tablet.base);
 		spice_server_destroy(s->server);	/* joins the worker thread */
 	}
 	if (s->flush_timer)
@@ -1099,10 +1106,10 @@ int vgi_spice_sink_new(struct vgi_options *opts, const struct vgi_display_host *
 	s->tablet.base.sif = &tablet_interface.base;
 	s->qxl.base.sif = &qxl_interface.base;
 	s->qxl.id = 0;
-	if (spice_server_add_interface(s->server, &s->kbd.base) ||
-	    spice_server_add_interface(s->server, &s->mouse.base) ||
-	    spice_server_add_interface(s->server, &s->tablet.base) ||
-	    spice_server_add_interface(s->server, &s->qxl.base)) {
+	s->kbd_added = spice_server_add_interface(s->server, &s->kbd.base) == 0;
+	s->mouse_added = s->kbd_added && spice_server_add_interface(s->server, &s->mouse.base) == 0;
+	s->tablet_added = s->mouse_added && spice_server_add_interface(s->server, &s->tablet.base) == 0;
+	if (!s->tablet_added || spice_server_add_interface(s->server, &s->qxl.base)) {
 		vgi_error("spice: cannot add the display and input interfaces");
 		ret = -EIO;
 		goto fail;
