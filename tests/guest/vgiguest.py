@@ -524,6 +524,13 @@ mkdir -p /mnt/run/out /mnt/dev/pts /mnt/dev/shm
 mount -t devpts devpts /mnt/dev/pts 2>/dev/null
 mount -t tmpfs shm /mnt/dev/shm 2>/dev/null
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 out /mnt/run/out || fail "mounting out"
+# Host directories hidden under the guest's own /tmp or /run (e.g. a build tree in /tmp).
+if [ -f /mnt/run/out/.vgi-mounts ]; then
+  while read tag path; do
+    mkdir -p "/mnt$path" && mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 "$tag" "/mnt$path" ||
+      fail "mounting $path"
+  done < /mnt/run/out/.vgi-mounts
+fi
 echo "vgi-init: running guest script"
 chroot /mnt /bin/sh -c '. /run/out/.vgi-env; cd "${VGI_CWD:-/}"; exec /bin/sh /run/out/guest.sh' </dev/console >/dev/console 2>&1
 rc=$?
@@ -1199,6 +1206,7 @@ class Guest:
         self.boot_s = None
         self._rundir = None
         self._t_start = None
+        self.shares = []            # (mount tag, host path) of extra read-only 9p shares
         self.console_log = os.path.join(self.out_dir, 'console.log')
         self.qemu_log = os.path.join(self.out_dir, 'qemu.log')
 
@@ -1230,6 +1238,11 @@ class Guest:
         with open(os.path.join(self.out_dir, '.vgi-env'), 'w') as f:
             for k, v in env.items():
                 f.write('export %s=%s\n' % (k, shlex.quote(v)))
+        self.shares = self._hidden_shares()
+        if self.shares:
+            with open(os.path.join(self.out_dir, '.vgi-mounts'), 'w') as f:
+                for tag, p in self.shares:
+                    f.write('%s %s\n' % (tag, p))
         with open(os.path.join(self.out_dir, 'guest.sh'), 'w') as f:
             f.write(GUEST_PRELUDE + '# ---- guest script ----\n')
             f.write(self.script if self.script.endswith('\n') else self.script + '\n')
@@ -1270,6 +1283,9 @@ class Guest:
                 '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
                 '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
                 '-virtfs', 'local,path=%s,mount_tag=out,security_model=none,multidevs=remap' % self.out_dir]
+        for tag, p in self.shares:
+            argv += ['-virtfs', 'local,path=%s,mount_tag=%s,security_model=none,readonly=on,multidevs=remap' % (
+                p, tag)]
         display = self.display
         if self.gpu == 'vhost-user':
             sock = self.tap.path if self.tap else self.backends['gpu'].sock
@@ -1300,11 +1316,26 @@ class Guest:
             argv += ['-vnc', 'unix:%s' % self.vnc_path]
         return argv + self.qemu_args
 
+    def _hidden_shares(self):
+        """Host directories the guest needs (build and source tree) that its own
+        /tmp or /run would hide: they get their own read-only 9p shares."""
+        src = os.environ.get('VGI_SOURCE_ROOT') or os.path.dirname(os.path.dirname(
+            os.path.dirname(os.path.abspath(__file__))))
+        paths = []
+        for p in (self.build_dir, src):
+            if not p:
+                continue
+            p = os.path.realpath(p)
+            if re.match(r'/(dev|proc|sys)(/|$)', p):
+                raise GuestError('%s is hidden in the guest (it mounts its own /dev, /proc, /sys)' % p)
+            if re.match(r'/(tmp|run)/', p) and p not in paths:
+                paths.append(p)
+        # A directory inside another shared one needs no share of its own.
+        paths = [p for p in paths if not any(q != p and p.startswith(q + '/') for q in paths)]
+        return [('vgishare%d' % i, p) for i, p in enumerate(sorted(paths))]
+
     def start(self):
         """Build the initramfs, start the backends and QEMU, connect QMP."""
-        if self.build_dir and re.match(r'/(tmp|run|dev|proc|sys)(/|$)', self.build_dir):
-            raise GuestError('build directory %s is hidden in the guest (it mounts its own /tmp, /run, '
-                             '/dev, /proc, /sys): use a build directory elsewhere' % self.build_dir)
         self._t_start = time.monotonic()
         deadline = self._t_start + self.timeout
         kernel, kver = find_kernel()
