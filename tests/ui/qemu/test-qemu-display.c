@@ -1046,6 +1046,34 @@ static void test_dmabuf_update_timeout(void **state)
 	conn_close(&c);
 }
 
+/* QEMU that never answers: at most 64 answers are awaited, then the connection ends. */
+static void test_pending_bound(void **state)
+{
+	struct vgi_gl_scanout gl = {
+		.enabled = true, .fourcc = DRM_FORMAT_XRGB8888, .stride = 256, .buf_width = 64, .buf_height = 64,
+		.width = 64, .height = 64,
+	};
+	struct vgi_rect r = { 0, 0, 8, 8 };
+	struct conn c;
+	int passed;
+	unsigned n = 0;
+
+	conn_ready(&c, 3);
+	vgi_qemu_display_set_timeout(c.qd, 0);
+	gl.dmabuf_fd = memfd_create("dmabuf", MFD_CLOEXEC);
+	vgi_qemu_display_ops()->scanout_gl(c.qd, 0, &gl);
+	close(gl.dmabuf_fd);
+	free(expect_msg(c.peer, DMABUF_SCANOUT2, 48, &passed));
+	close(passed);
+	while (vgi_qemu_display_connected(c.qd) && n < 100) {
+		vgi_qemu_display_ops()->gl_update(c.qd, 0, &r);
+		n++;
+	}
+	assert_int_equal(n, 65);
+	assert_int_equal(vgi_qemu_display_dispatch(c.qd), -ECONNRESET);
+	conn_close(&c);
+}
+
 static void test_registry(void **state)
 {
 	struct vgi_display_sink sink;
@@ -1077,6 +1105,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_replies),
 		cmocka_unit_test(test_hostile_later),
 		cmocka_unit_test(test_dmabuf_update_timeout),
+		cmocka_unit_test(test_pending_bound),
 		cmocka_unit_test(test_registry),
 	};
 
