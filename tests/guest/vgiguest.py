@@ -1273,7 +1273,7 @@ class Guest:
 
     def qemu_argv(self, initrd, kernel):
         m = self.memory_mb
-        argv = [check_qemu(), '-nodefaults', '-no-user-config', '-machine', 'pc,accel=tcg,memory-backend=mem',
+        argv = [check_qemu(), '-nodefaults', '-no-user-config', '-machine', 'pc,accel=%s,memory-backend=mem' % os.environ.get('VGI_GUEST_ACCEL', 'tcg'),
                 '-m', '%dM' % m, '-object', 'memory-backend-memfd,id=mem,size=%dM,share=on' % m,
                 '-smp', str(self.smp), '-vga', 'none', '-no-reboot',
                 '-kernel', kernel, '-initrd', initrd,
