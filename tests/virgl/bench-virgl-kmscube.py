@@ -25,6 +25,7 @@ rc=$?; grep -E 'renderer|Rendered' "$VGI_OUT/kmscube.txt" | tail -3; exit $rc
     d = os.path.join(out, kind)
     if kind == 'vgi':
         backend = vg.gpu_backend_argv('vgi', build, ['--virgl'])
+        os.environ['VGI_VIRGL_STATS'] = '1'     # vgi-gpu logs SUBMIT_3D timing at exit
         g = vg.Guest(d, script, gpu='vhost-user', gpu_backend=backend, build_dir=build, timeout=timeout,
                      name='bench-virgl-vgi')
     else:
@@ -38,8 +39,13 @@ rc=$?; grep -E 'renderer|Rendered' "$VGI_OUT/kmscube.txt" | tail -3; exit $rc
     assert ms, '%s: kmscube printed no summary:\n%s' % (kind, txt[-2000:])
     r = re.findall(r'renderer: *"?([^"\n]*)', txt)
     m = ms[-1]
+    submit = None
+    if kind == 'vgi':
+        log = g.tail(os.path.join(d, 'gpu-backend.log'), 20000)
+        sm = re.findall(r'virgl: stats: (.*)', log)
+        submit = sm[-1] if sm else None
     return {'frames': int(m.group(1)), 'secs': float(m.group(2)), 'fps': float(m.group(3)),
-            'renderer': r[0] if r else '?', 'stats': stats}
+            'renderer': r[0] if r else '?', 'stats': stats, 'submit': submit}
 
 
 def main():
@@ -67,6 +73,8 @@ def main():
             r = res[kind]
             print('%-10s kmscube -c %d: %d frames in %.2f s = %.1f fps (guest GL renderer: %s)' % (
                 kind, args.frames, r['frames'], r['secs'], r['fps'], r['renderer']))
+            if r.get('submit'):
+                print('%-10s SUBMIT_3D of the guest\'s real command buffers: %s' % (kind, r['submit']))
         if 'vgi' in res and 'builtin-gl' in res:
             print('vgi-gpu --virgl / QEMU virtio-gpu-gl-pci (gtk,gl=on, Xvfb): %.2fx (target >= 1.0x)' % (
                 res['vgi']['fps'] / res['builtin-gl']['fps']))

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <vgi/gpu.h>
 #include <vgi/guest-memory.h>
@@ -31,7 +32,17 @@ struct vrenderer {
 	bool context_init;
 	uint8_t *submit_buf;	/* reused SUBMIT_3D copy, grows up to VGI_VIRGL_MAX_SUBMIT */
 	size_t submit_cap;
+	/* VGI_VIRGL_STATS=1: time of SUBMIT_3D in this handler and inside virglrenderer */
+	bool stats;
+	uint64_t n_submit, submit_bytes, ns_handler, ns_virgl;
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 static struct vrenderer *to_vr(struct vgi_gpu_renderer *r)
 {
@@ -71,6 +82,14 @@ static uint32_t vr_num_capsets(struct vgi_gpu_renderer *r)
 static void vr_destroy(struct vgi_gpu_renderer *r)
 {
 	struct vrenderer *vr = to_vr(r);
+	if (vr->stats && vr->n_submit) {
+		double n = (double)vr->n_submit;
+		vgi_info("virgl: stats: %llu SUBMIT_3D, %.0f bytes average; virglrenderer %.2f us, "
+			 "vgi's handler around it %.3f us (%.2f%%) per submit",
+			 (unsigned long long)vr->n_submit, vr->submit_bytes / n, vr->ns_virgl / n / 1000.0,
+			 (vr->ns_handler - vr->ns_virgl) / n / 1000.0,
+			 vr->ns_virgl ? 100.0 * (vr->ns_handler - vr->ns_virgl) / vr->ns_virgl : 0.0);
+	}
 	vgi_virgl_free(vr->v);
 	free(vr->submit_buf);
 	free(vr);
@@ -155,6 +174,7 @@ static void cmd_ctx_resource(struct vrenderer *vr, struct vgi_gpu_cmd *cmd, bool
 static void cmd_submit(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 {
 	struct virtio_gpu_cmd_submit c;
+	uint64_t t0 = vr->stats ? now_ns() : 0;
 	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
 		return;
 	/* bounded before anything is allocated, and against what the guest really sent */
@@ -179,9 +199,17 @@ static void cmd_submit(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 	}
 	/* a copy: the guest may change its buffer while virglrenderer decodes */
 	vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, sizeof(c), vr->submit_buf, c.size);
+	uint64_t t1 = vr->stats ? now_ns() : 0;
 	uint32_t err = vgi_virgl_submit(vr->v, c.hdr.ctx_id, vr->submit_buf, c.size);
 	if (err != VIRTIO_GPU_RESP_OK_NODATA)
 		cmd->error = err;
+	if (vr->stats) {
+		uint64_t t2 = now_ns();
+		vr->n_submit++;
+		vr->submit_bytes += c.size;
+		vr->ns_virgl += t2 - t1;
+		vr->ns_handler += t2 - t0;
+	}
 }
 
 static void cmd_transfer_3d(struct vrenderer *vr, struct vgi_gpu_cmd *cmd, bool to_host)
@@ -472,6 +500,8 @@ struct vgi_gpu_renderer *vgi_gpu_renderer_virgl_new(struct vgi_gpu *gpu, const s
 	vr->base.gpu = gpu;
 	/* virglrenderer 0.10: one fence timeline (ring 0) per virgl context */
 	vr->context_init = true;
+	const char *st = getenv("VGI_VIRGL_STATS");
+	vr->stats = st && *st && strcmp(st, "0") != 0;
 	struct vgi_virgl_config vc = {
 		.render_node = cfg->render_node,
 		.charge = vr_charge,
