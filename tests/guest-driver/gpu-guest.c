@@ -8,6 +8,8 @@
 
 #include "gpu-guest.h"
 
+#define MAX_DATA_PAGES 128	/* 16384 mem entries * 16 bytes = 64 pages, with room */
+
 static void gg_die(const char *why, uint32_t v)
 {
 	fprintf(stderr, "gpu guest: %s (0x%x)\n", why, v);
@@ -94,9 +96,9 @@ uint32_t gg_raw(struct gg *gg, unsigned queue, const struct tg_buf *bufs, unsign
 uint32_t gg_cmd(struct gg *gg, void *cmd, size_t len, const void *data, size_t dlen, void *resp, size_t resp_len)
 {
 	struct virtio_gpu_ctrl_hdr *hdr = cmd;
-	struct tg_buf bufs[3];
-	unsigned n = 0;
-	uint64_t c, d = 0, r;
+	struct tg_buf bufs[3 + MAX_DATA_PAGES];
+	unsigned n = 0, nd = 0;
+	uint64_t c, d[MAX_DATA_PAGES], r;
 
 	if (len >= sizeof(*hdr)) {
 		hdr->flags |= gg->hdr_flags;
@@ -108,9 +110,15 @@ uint32_t gg_cmd(struct gg *gg, void *cmd, size_t len, const void *data, size_t d
 	}
 	c = tg_alloc_buf(gg->g, cmd, len);
 	bufs[n++] = (struct tg_buf){ c, (uint32_t)len, false };
-	if (dlen) {
-		d = tg_alloc_buf(gg->g, data, dlen);
-		bufs[n++] = (struct tg_buf){ d, (uint32_t)dlen, false };
+	/* like a vmalloc'd array in Linux: one descriptor per (scattered) page */
+	for (size_t o = 0; o < dlen; o += TG_PAGE_SIZE) {
+		size_t piece = dlen - o < TG_PAGE_SIZE ? dlen - o : TG_PAGE_SIZE;
+
+		if (nd == MAX_DATA_PAGES)
+			gg_die("command data too large", (uint32_t)dlen);
+		d[nd] = tg_alloc_page(gg->g);
+		memcpy(tg_host(gg->g, d[nd]), (const uint8_t *)data + o, piece);
+		bufs[n++] = (struct tg_buf){ d[nd++], (uint32_t)piece, false };
 	}
 	r = tg_alloc_buf(gg->g, NULL, resp_len);
 	memset(tg_host(gg->g, r), 0xee, resp_len);	/* catch writes past what the device answers */
@@ -122,8 +130,8 @@ uint32_t gg_cmd(struct gg *gg, void *cmd, size_t len, const void *data, size_t d
 	if (resp)
 		memcpy(resp, tg_host(gg->g, r), resp_len);
 	free_buf(gg->g, c, len);
-	if (dlen)
-		free_buf(gg->g, d, dlen);
+	for (unsigned i = 0; i < nd; i++)
+		tg_free_page(gg->g, d[i]);
 	free_buf(gg->g, r, resp_len);
 	return gg->used_len >= sizeof(gg->resp) ? gg->resp.type : 0;
 }

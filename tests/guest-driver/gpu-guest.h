@@ -48,7 +48,8 @@ void gg_free(struct gg *gg);
 
 /*
  * One control command: cmd (len bytes, header filled from gg's fence
- * fields), optional data (second readable buffer), response of resp_len
+ * fields), optional data (readable, one descriptor per scattered page as
+ * for a vmalloc'd array), response of resp_len
  * bytes copied to resp (may be NULL). Kicks, waits for the used element and
  * returns the response type (0 if the device wrote nothing). gg->resp and
  * gg->used_len describe the answer.

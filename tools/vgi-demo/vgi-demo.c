@@ -22,7 +22,7 @@
 
 #define FB_ID 1
 #define CURSOR_ID 2
-#define MAX_SIDE 8192
+#define MAX_SIDE 4096	/* 64 MiB of scattered pages: the 16384 backing entries a device accepts */
 
 static void usage(FILE *f)
 {
@@ -180,6 +180,9 @@ int main(int argc, char **argv)
 	vgi_gpu_config_init(&cfg);
 	cfg.outputs[0].width = w;
 	cfg.outputs[0].height = h;
+	/* room for the framebuffer and the cursor whatever the size */
+	if ((uint64_t)w * h * 4 + (1u << 20) > cfg.max_hostmem)
+		cfg.max_hostmem = (uint64_t)w * h * 4 + (1u << 20);
 	gpu = vgi_gpu_new(&cfg);
 	hl = vgi_headless_new(NULL);
 	if (!gpu || !hl) {
