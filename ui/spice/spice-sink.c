@@ -285,15 +285,16 @@ static void copy_to_xrgb(uint32_t *dst, uint32_t dst_stride, const struct vgi_im
 
 static void wakeup_draws(struct vgi_spice *s, struct spice_update *u)
 {
-	bool notify;
-
 	g_mutex_lock(&s->lock);
 	g_queue_push_tail(&s->draws, u);
-	notify = s->draw_notify;
 	s->draw_notify = false;
 	g_mutex_unlock(&s->lock);
-	if (notify)
-		spice_qxl_wakeup(&s->qxl);
+	/*
+	 * Always wake the worker (as QEMU does on every refresh with updates):
+	 * when it did not ask for a notification it would otherwise find the
+	 * command only at its next ring poll, up to 10 ms later.
+	 */
+	spice_qxl_wakeup(&s->qxl);
 }
 
 static unsigned queued_draws(struct vgi_spice *s)
@@ -951,11 +952,7 @@ static void spice_destroy(void *opaque)
 		if (s->width && s->qxl_added)
 			destroy_primary(s);
 		spice_server_vm_stop(s->server);
-		/* the input states spice-server allocated in add_interface */
-		if (s->kbd_added)
-			spice_server_remove_interface(&s->kbd.base);
-		if (s->mouse_added)
-			spice_server_remove_interface(&s->mouse.base);
+		/* the tablet's state (spice-server 0.15 cannot remove keyboards and mice) */
 		if (s->tablet_added)
 			spice_server_remove_interface(&s->tablet.base);
 		spice_server_destroy(s->server);	/* joins the worker thread */
