@@ -9,7 +9,9 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <libevdev/libevdev.h>
@@ -18,6 +20,9 @@
 #include <vgi/log.h>
 
 #define TAG_INOTIFY UINT32_MAX
+#define TAG_HOOK (UINT32_MAX - 1)
+#define HOOK_QUEUE 16
+#define QMAX 512	/* events read and not yet handled, per device */
 
 struct edev {
 	char *name;		/* as given */
@@ -27,6 +32,9 @@ struct edev {
 	/* identity, to recognise the device when it comes back */
 	char id_name[128];
 	uint16_t bustype, vendor, product;
+	/* events read, handled frame by frame in timestamp order across devices */
+	struct input_event *q;
+	unsigned qhead, qn;
 };
 
 struct vgi_evdev {
@@ -41,30 +49,82 @@ struct vgi_evdev {
 	int wd_dir, wd_byid, wd_bypath;
 	unsigned n;
 	struct edev devs[VGI_GRAB_MAX_DEVICES];
+	/* toggle hooks run one at a time, in order, without blocking input */
+	pid_t hook_pid;
+	int hook_pidfd;
+	struct { unsigned dev; bool on; } hookq[HOOK_QUEUE];
+	unsigned hookq_n;
 };
 
-static void run_hook(struct vgi_evdev *e, unsigned dev, bool on)
+static void start_hook(struct vgi_evdev *e, unsigned dev, bool on)
 {
-	pid_t pid;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = TAG_HOOK };
+	pid_t pid = fork();
 
-	if (!e->hook)
-		return;
-	pid = fork();
 	if (pid < 0) {
 		vgi_warn("evdev: toggle hook: fork: %s", strerror(errno));
 		return;
 	}
 	if (pid == 0) {
-		/* double fork: the hook is nobody's child to reap */
-		if (fork() != 0)
-			_exit(0);
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		setenv("VGI_GRAB", on ? "1" : "0", 1);
 		setenv("VGI_GRAB_DEVICE", dev < e->n ? e->devs[dev].path : "", 1);
 		execl("/bin/sh", "sh", "-c", e->hook, "vgi-input-hook", on ? "grab" : "release", (char *)NULL);
 		_exit(127);
 	}
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	e->hook_pid = pid;
+	e->hook_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (e->hook_pidfd < 0 || epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->hook_pidfd, &ev) < 0) {
+		/* no pidfd (old kernel): wait for it here */
+		if (e->hook_pidfd >= 0)
+			close(e->hook_pidfd);
+		e->hook_pidfd = -1;
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		e->hook_pid = 0;
+	}
+}
+
+/* The running hook ended: reap it, start the next one. */
+static void hook_done(struct vgi_evdev *e)
+{
+	int status;
+
+	if (e->hook_pid <= 0 || waitpid(e->hook_pid, &status, WNOHANG) != e->hook_pid)
+		return;
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		vgi_warn("evdev: toggle hook exited with status %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->hook_pidfd, NULL);
+	close(e->hook_pidfd);
+	e->hook_pidfd = -1;
+	e->hook_pid = 0;
+	while (e->hookq_n && !e->hook_pid) {
+		unsigned dev = e->hookq[0].dev;
+		bool on = e->hookq[0].on;
+
+		memmove(e->hookq, e->hookq + 1, --e->hookq_n * sizeof(e->hookq[0]));
+		start_hook(e, dev, on);
+	}
+}
+
+static void run_hook(struct vgi_evdev *e, unsigned dev, bool on)
+{
+	if (!e->hook)
+		return;
+	if (!e->hook_pid) {
+		start_hook(e, dev, on);
+		return;
+	}
+	if (e->hookq_n == HOOK_QUEUE) {
+		vgi_warn("evdev: toggle hooks pile up: dropping the oldest queued one");
+		memmove(e->hookq, e->hookq + 1, --e->hookq_n * sizeof(e->hookq[0]));
+	}
+	e->hookq[e->hookq_n].dev = dev;
+	e->hookq[e->hookq_n].on = on;
+	e->hookq_n++;
 }
 
 static void on_action(void *opaque, const struct vgi_grab_action *a)
@@ -147,6 +207,7 @@ struct vgi_evdev *vgi_evdev_new(const struct vgi_evdev_config *cfg, const struct
 	e->ops = ops;
 	e->opaque = opaque;
 	e->inofd = e->wd_dir = e->wd_byid = e->wd_bypath = -1;
+	e->hook_pidfd = -1;
 	e->hook = cfg->toggle_hook ? strdup(cfg->toggle_hook) : NULL;
 	e->dir = strdup(cfg->input_dir ? cfg->input_dir : "/dev/input");
 	e->grab = vgi_grab_new(&cfg->grab, on_action, e);
@@ -191,8 +252,11 @@ void vgi_evdev_free(struct vgi_evdev *e)
 		close_dev(e, d);
 		free(d->name);
 		free(d->path);
+		free(d->q);
 	}
 	vgi_grab_free(e->grab);
+	if (e->hook_pidfd >= 0)
+		close(e->hook_pidfd);	/* a running hook goes on by itself */
 	if (e->inofd >= 0)
 		close(e->inofd);
 	if (e->epfd >= 0)
@@ -236,6 +300,7 @@ static int open_dev(struct vgi_evdev *e, unsigned id, bool check)
 	d->vendor = (uint16_t)libevdev_get_id_vendor(d->dev);
 	d->product = (uint16_t)libevdev_get_id_product(d->dev);
 	d->fd = fd;
+	d->qhead = d->qn = 0;
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		ret = -errno;
 		close_dev(e, d);
@@ -268,9 +333,11 @@ int vgi_evdev_add(struct vgi_evdev *e, const char *name)
 	d->fd = -1;
 	d->name = strdup(name);
 	d->path = resolve(e, name);
-	if (!d->name || !d->path) {
+	d->q = malloc(QMAX * sizeof(*d->q));
+	if (!d->name || !d->path || !d->q) {
 		free(d->name);
 		free(d->path);
+		free(d->q);
 		return -ENOMEM;
 	}
 	id = vgi_grab_add_device(e->grab);
@@ -361,6 +428,7 @@ static void lost(struct vgi_evdev *e, unsigned id, int why)
 	vgi_warn("evdev: %s vanished (%s)%s", d->path, strerror(why),
 		 e->wd_dir >= 0 ? ", waiting for it to come back" : "");
 	close_dev(e, d);
+	d->qn = 0;	/* a frame it never finished */
 	vgi_grab_device_offline(e->grab, id);
 	if (e->ops->online_changed)
 		e->ops->online_changed(e->opaque, id, false);
@@ -373,23 +441,32 @@ static void feed(struct vgi_evdev *e, unsigned id, const struct input_event *ie)
 	vgi_grab_event(e->grab, id, &ev);
 }
 
+static struct input_event *qat(struct edev *d, unsigned i)
+{
+	return &d->q[(d->qhead + i) % QMAX];
+}
+
+/* Read what the device has into its queue (until EAGAIN or the queue is full). */
 static void read_dev(struct vgi_evdev *e, unsigned id)
 {
 	struct edev *d = &e->devs[id];
 
-	while (d->dev) {
+	while (d->dev && d->qn < QMAX) {
 		struct input_event ie;
 		int rc = libevdev_next_event(d->dev, LIBEVDEV_READ_FLAG_NORMAL, &ie);
 
 		if (rc == LIBEVDEV_READ_STATUS_SUCCESS) {
-			feed(e, id, &ie);
+			*qat(d, d->qn++) = ie;
 		} else if (rc == LIBEVDEV_READ_STATUS_SYNC) {
-			/* SYN_DROPPED: replay the state deltas libevdev computed, then carry on */
+			/* SYN_DROPPED: the state deltas libevdev computed, then carry on */
 			vgi_info("evdev: %s: events dropped by the kernel, resyncing", d->path);
 			do {
 				rc = libevdev_next_event(d->dev, LIBEVDEV_READ_FLAG_SYNC, &ie);
-				if (rc == LIBEVDEV_READ_STATUS_SYNC)
-					feed(e, id, &ie);
+				if (rc == LIBEVDEV_READ_STATUS_SYNC) {
+					if (d->qn == QMAX)
+						d->qhead = (d->qhead + 1) % QMAX, d->qn--;	/* oldest goes */
+					*qat(d, d->qn++) = ie;
+				}
 			} while (rc == LIBEVDEV_READ_STATUS_SYNC);
 			if (rc < 0 && rc != -EAGAIN) {
 				lost(e, id, -rc);
@@ -400,6 +477,54 @@ static void read_dev(struct vgi_evdev *e, unsigned id)
 		} else {
 			lost(e, id, rc < 0 ? -rc : EIO);
 			return;
+		}
+	}
+}
+
+/* Events of a complete frame at the head of d's queue (0: none complete). */
+static unsigned frame_len(struct edev *d)
+{
+	for (unsigned i = 0; i < d->qn; i++) {
+		const struct input_event *ie = qat(d, i);
+
+		if (ie->type == EV_SYN && ie->code == SYN_REPORT)
+			return i + 1;
+	}
+	/* a full queue without a frame end: hand it over as it is */
+	return d->qn == QMAX ? QMAX : 0;
+}
+
+static bool earlier(const struct input_event *a, const struct input_event *b)
+{
+	return a->input_event_sec < b->input_event_sec ||
+	       (a->input_event_sec == b->input_event_sec && a->input_event_usec < b->input_event_usec);
+}
+
+/* Hand complete frames to the state machine, oldest first over all devices (key state is global). */
+static void handle_frames(struct vgi_evdev *e)
+{
+	for (;;) {
+		struct edev *best = NULL;
+		unsigned best_id = 0, best_len = 0;
+
+		for (unsigned i = 0; i < e->n; i++) {
+			struct edev *d = &e->devs[i];
+			unsigned len = d->dev ? frame_len(d) : 0;
+
+			if (len && (!best || earlier(qat(d, 0), qat(best, 0)))) {
+				best = d;
+				best_id = i;
+				best_len = len;
+			}
+		}
+		if (!best)
+			return;
+		for (unsigned k = 0; k < best_len && best->dev; k++) {
+			struct input_event ie = *qat(best, 0);
+
+			best->qhead = (best->qhead + 1) % QMAX;
+			best->qn--;
+			feed(e, best_id, &ie);
 		}
 	}
 }
@@ -444,14 +569,17 @@ void vgi_evdev_dispatch(struct vgi_evdev *e)
 
 		if (tag == TAG_INOTIFY)
 			handle_inotify(e);
+		else if (tag == TAG_HOOK)
+			hook_done(e);
 		else if (tag < e->n)
 			read_dev(e, tag);
 	}
 	/* libevdev may hold events it has read already */
 	for (unsigned i = 0; i < e->n; i++) {
-		if (e->devs[i].dev && libevdev_has_event_pending(e->devs[i].dev) > 0)
+		if (e->devs[i].dev && e->devs[i].qn < QMAX && libevdev_has_event_pending(e->devs[i].dev) > 0)
 			read_dev(e, i);
 	}
+	handle_frames(e);
 }
 
 void vgi_evdev_guest_led(struct vgi_evdev *e, unsigned code, bool on)

@@ -832,6 +832,15 @@ int main(int argc, char **argv)
 		return 2;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	{
+		/* a parent may have left them blocked */
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGTERM);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	ret = setup(a);
 	if (ret < 0) {
