@@ -182,7 +182,8 @@ static void usage(void)
 	puts("usage: kms-pattern [options]\n"
 	     "  --device PATH        DRM device (default /dev/dri/card0)\n"
 	     "  --list               print connectors and their modes, then exit\n"
-	     "  --connector N        use the N-th connector (default: first connected)\n"
+	     "  --connector N        use the N-th connector (default: first connected); one\n"
+	     "                       without modes borrows a mode from another connector\n"
 	     "  --all                set a mode on every connected connector (pattern seed = index)\n"
 	     "  --mode WxH           mode size (default: the connector's preferred mode)\n"
 	     "  --seed N             pattern seed (default 0)\n"
@@ -309,6 +310,27 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("connectors %d crtcs %d\n", res->count_connectors, res->count_crtcs);
+	/* A connector chosen with --connector that has no modes (QEMU reports
+	 * outputs other than 0 as disconnected without a UI) borrows a mode of
+	 * the same size (or the preferred one) from another connector. */
+	drmModeModeInfo borrowed;
+	bool have_borrowed = false;
+	for (int c = 0; c < res->count_connectors && !have_borrowed; c++) {
+		drmModeConnector *conn = drmModeGetConnector(fd, res->connectors[c]);
+
+		if (!conn)
+			continue;
+		for (int m = 0; m < conn->count_modes && !have_borrowed; m++) {
+			const drmModeModeInfo *mi = &conn->modes[m];
+
+			if (want_w ? (mi->hdisplay == want_w && mi->vdisplay == want_h)
+				   : (mi->type & DRM_MODE_TYPE_PREFERRED) != 0) {
+				borrowed = *mi;
+				have_borrowed = true;
+			}
+		}
+		drmModeFreeConnector(conn);
+	}
 	for (int c = 0; c < res->count_connectors; c++) {
 		drmModeConnector *conn = drmModeGetConnector(fd, res->connectors[c]);
 
@@ -328,7 +350,22 @@ int main(int argc, char **argv)
 		}
 		bool wanted = conn_index >= 0 ? c == conn_index :
 			      conn->connection == DRM_MODE_CONNECTED && (all || nouts == 0);
-		if (!list && wanted && nouts < MAX_OUTPUTS && conn->count_modes > 0) {
+		if (!list && wanted && nouts < MAX_OUTPUTS && conn->count_modes == 0 &&
+		    conn_index == c && have_borrowed) {
+			struct output *o = &outs[nouts];
+
+			memset(o, 0, sizeof(*o));
+			o->connector_id = conn->connector_id;
+			o->mode = borrowed;
+			o->index = (unsigned)c;
+			o->crtc_id = pick_crtc(fd, res, conn, outs, nouts);
+			printf("connector %d has no modes: using %ux%u of another connector\n", c,
+			       borrowed.hdisplay, borrowed.vdisplay);
+			if (o->crtc_id)
+				nouts++;
+			else
+				fprintf(stderr, "kms-pattern: no CRTC for connector %d\n", c);
+		} else if (!list && wanted && nouts < MAX_OUTPUTS && conn->count_modes > 0) {
 			struct output *o = &outs[nouts];
 			int pick = -1;
 

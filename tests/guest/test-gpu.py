@@ -271,25 +271,41 @@ def check_headless_cursor(c, want):
 def check_outputs(c):
     """(e) two outputs: vgi-gpu --outputs 2 (and the device's max_outputs=2:
     QEMU overrides the backend's num_scanouts with it) gives the guest two
-    connectors. QEMU reports only output 0 as enabled in GET_DISPLAY_INFO
-    without a UI, so the second connector is present but disconnected."""
-    script = r'''
-%s --list > "$VGI_OUT/list.txt" 2>&1 || { cat "$VGI_OUT/list.txt"; exit 1; }
+    connectors. With QEMU's backend the second one is disconnected (QEMU
+    enables only output 0 without a UI; vgi-gpu reports both connected);
+    kms-pattern sets a 640x480 mode on it either way and the pattern (seed 1)
+    must reach QEMU's second head (QMP screendump head 1)."""
+    script = r"""
+KMS=%s
+$KMS --list > "$VGI_OUT/list.txt" 2>&1 || { cat "$VGI_OUT/list.txt"; exit 1; }
 cat "$VGI_OUT/list.txt"
 grep -c '^connector ' "$VGI_OUT/list.txt" > "$VGI_OUT/nconn"
-vgi_signal listed
-''' % shlex.quote(c.kms)
+$KMS --connector 1 --mode 640x480 --seed 1 --signal "$VGI_OUT/head1" --wait "$VGI_OUT/checked" \
+  > "$VGI_OUT/kms.txt" 2>&1
+rc=$?; cat "$VGI_OUT/kms.txt"; exit $rc
+""" % shlex.quote(c.kms)
     t0 = time.monotonic()
     with c.guest(script, outputs=2) as g:
-        g.wait_file('listed')
+        g.wait_file('head1')
+        n = int(g.read('nconn').strip())
+        listing = g.read('list.txt')
+        print('guest connectors: %d\n%s' % (n, listing))
+        assert n == 2, 'guest sees %d connectors, expected 2' % n
+        want = vg.pattern_image(640, 480, 1)
+
+        def head1():
+            try:
+                d = vg.compare_images(g.screenshot(head=1), want)
+            except vg.QMPError as e:
+                d = str(e)
+            return d is None, d
+        ok, d = poll_until(head1, 15)
+        assert ok, 'QMP screendump of head 1 does not show the pattern: %s' % d
+        print('head 1: 640x480 pattern (seed 1) equals the QMP screendump pixel for pixel')
+        g.signal('checked')
         finish(g, t0)
-    listing = g.read('list.txt')
-    dmesg = g.read('dmesg.txt')
-    scanouts = re.findall(r'\[drm\] number of scanouts: (\d+)', dmesg)
-    n = int(g.read('nconn').strip())
-    print('guest connectors: %d; dmesg scanouts %s\n%s' % (n, scanouts, listing))
+    scanouts = re.findall(r'\[drm\] number of scanouts: (\d+)', g.read('dmesg.txt'))
     assert scanouts == ['2'], 'number of scanouts %s, expected 2' % scanouts
-    assert n == 2, 'guest sees %d connectors, expected 2' % n
 
 
 def check_kill(c):
