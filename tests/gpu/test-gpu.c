@@ -710,6 +710,99 @@ static void test_attach_odd_layouts(void **state)
 	tg_free_page(f->g, p);
 }
 
+/*
+ * Random backing layouts (pieces of 1 byte to a page, at random places in
+ * scattered pages, several per page) and random transfers, against a
+ * reference computed here from the same guest bytes.
+ */
+static void test_random_layouts(void **state)
+{
+	enum { RW = 100, RH = 37, STRIDE = RW * 4, SIZE = STRIDE * RH, ITER = 150 };
+	struct fx *f = *state;
+	uint32_t seed = 777;
+	uint8_t *ref = malloc(SIZE);
+	uint32_t *expect = calloc(RW * RH, 4);
+
+	for (int layout = 0; layout < 6; layout++) {
+		struct virtio_gpu_mem_entry *e = calloc(SIZE, sizeof(*e));
+		uint64_t pages[SIZE / 16 + 16];
+		uint32_t ne = 0, np = 0, done = 0;
+
+		/* cut [0, SIZE) into pieces; short ones share a page */
+		while (done < SIZE) {
+			uint32_t len, off;
+
+			seed = seed * 1103515245u + 12345u;
+			switch ((seed >> 16) % 3) {
+			case 0: len = 1 + (seed >> 8) % 16; break;
+			case 1: len = 17 + (seed >> 8) % 600; break;
+			default: len = 601 + (seed >> 8) % (4096 - 600); break;
+			}
+			if (len > SIZE - done)
+				len = SIZE - done;
+			seed = seed * 1103515245u + 12345u;
+			off = (seed >> 8) % (4096 - len + 1);
+			if (np == 0 || layout % 2 || len > 64) {
+				pages[np++] = tg_alloc_page(f->g);
+			}
+			e[ne++] = (struct virtio_gpu_mem_entry){ pages[np - 1] + off, len, 0 };
+			for (uint32_t i = 0; i < len; i++) {
+				seed = seed * 1103515245u + 12345u;
+				ref[done + i] = (uint8_t)(seed >> 13);
+			}
+			/* pieces sharing a page may overlap: write in order, re-read the reference at the end */
+			memcpy(tg_host(f->g, pages[np - 1] + off), ref + done, len);
+			done += len;
+		}
+		/* what the device will read: the guest bytes as they are now (overlaps resolved) */
+		done = 0;
+		for (uint32_t i = 0; i < ne; i++) {
+			memcpy(ref + done, tg_host(f->g, e[i].addr), e[i].length);
+			done += e[i].length;
+		}
+		assert_int_equal(gg_create_2d(f->gg, 7, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, RW, RH), OK);
+		assert_int_equal(gg_attach_backing(f->gg, 7, e, ne), OK);
+		assert_int_equal(gg_set_scanout(f->gg, 0, 7, 0, 0, RW, RH), OK);
+		memset(expect, 0, RW * RH * 4);
+		for (int it = 0; it < ITER; it++) {
+			uint32_t x, y, w, h;
+			uint64_t offset;
+
+			seed = seed * 1103515245u + 12345u;
+			x = (seed >> 8) % RW;
+			seed = seed * 1103515245u + 12345u;
+			y = (seed >> 8) % RH;
+			seed = seed * 1103515245u + 12345u;
+			w = 1 + (seed >> 8) % (RW - x);
+			seed = seed * 1103515245u + 12345u;
+			h = 1 + (seed >> 8) % (RH - y);
+			if (it % 5 == 0) {	/* full rows: the contiguous path */
+				x = 0;
+				w = RW;
+			}
+			offset = (uint64_t)y * STRIDE + x * 4;
+			if (it % 7 == 3 && offset >= 4)	/* rows from elsewhere in the backing */
+				offset -= 4 * ((seed >> 4) % (offset / 4));
+			assert_int_equal(gg_transfer_2d(f->gg, 7, offset, x, y, w, h), OK);
+			for (uint32_t r = 0; r < h; r++)
+				memcpy(&expect[(y + r) * RW + x], ref + offset + (uint64_t)r * STRIDE, (size_t)w * 4);
+			assert_int_equal(gg_flush(f->gg, 7, 0, 0, RW, RH), OK);
+			for (uint32_t py = 0; py < RH; py++)
+				for (uint32_t px = 0; px < RW; px++)
+					if ((frame_px(f, 0, px, py) & 0xffffff) != (expect[py * RW + px] & 0xffffff))
+						fail_msg("layout %d iteration %d: pixel %u,%u is %08x, expected %08x", layout,
+							 it, px, py, frame_px(f, 0, px, py), expect[py * RW + px]);
+		}
+		assert_int_equal(gg_unref(f->gg, 7), OK);
+		assert_empty(f);
+		for (uint32_t i = 0; i < np; i++)
+			tg_free_page(f->g, pages[i]);
+		free(e);
+	}
+	free(ref);
+	free(expect);
+}
+
 /* ---------------------------------------------------------------- UUID */
 
 static void test_assign_uuid(void **state)
@@ -1225,6 +1318,7 @@ int main(void)
 		T(test_transfer_errors),
 		T(test_attach_errors),
 		T(test_attach_odd_layouts),
+		T(test_random_layouts),
 		T(test_assign_uuid),
 		T(test_cursor),
 		T(test_fence),
