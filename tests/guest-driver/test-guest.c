@@ -167,6 +167,7 @@ struct tg_queue *tg_queue_new(struct tg_guest *g, uint32_t num)
 
 	q->g = g;
 	q->num = num;
+	q->ring_pages = pages;
 	q->desc_gpa = base;
 	q->avail_gpa = base + desc_bytes;
 	q->used_gpa = (q->avail_gpa + avail_bytes + 4095) & ~4095ull;
@@ -183,6 +184,8 @@ void tg_queue_free(struct tg_queue *q)
 {
 	if (!q)
 		return;
+	for (uint32_t i = 0; i < q->ring_pages; i++)
+		tg_free_page(q->g, q->desc_gpa + (uint64_t)i * TG_PAGE_SIZE);
 	free(q->indirect_gpa);
 	free(q->chain_len);
 	free(q);

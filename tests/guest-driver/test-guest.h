@@ -59,10 +59,12 @@ struct tg_queue {
 	bool event_idx;
 	uint64_t *indirect_gpa;	/* per head: an indirect table to free, or 0 */
 	uint32_t *chain_len;	/* per head: descriptors to free */
+	uint32_t ring_pages;	/* pages at desc_gpa, returned by tg_queue_free */
 };
 
 /* Allocates the rings in guest RAM; num a power of two. */
 struct tg_queue *tg_queue_new(struct tg_guest *g, uint32_t num);
+/* Frees the queue and returns its ring pages to the guest. */
 void tg_queue_free(struct tg_queue *q);
 /* Hand the queue to the device (vgi_virtio_device_queue_setup). */
 int tg_queue_attach(struct tg_queue *q, struct vgi_virtio_device *dev, unsigned index);
