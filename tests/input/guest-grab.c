@@ -515,6 +515,38 @@ static int run(unsigned ci, bool grab_all)
 	CHECK(has(&g, EV_KEY, KEY_E, 1) && has(&g, EV_KEY, KEY_E, 0), "guest view after replug");
 	CHECK(h.n == 0, "host saw %u events after replug while grabbed", h.n);
 
+	/*
+	 * 6b. SYN_DROPPED: vgi-input stopped while the keyboard floods its
+	 * buffer, with G and J held; after the resync the guest holds G and J,
+	 * and gets their releases: nothing stuck.
+	 */
+	if (ci == 0) {
+		unsigned char keys[KEY_CNT / 8];
+
+		mark = v.len;
+		kill(v.pid, SIGSTOP);
+		emit(&kbd, EV_KEY, KEY_G, 1);
+		for (int i = 0; i < 300; i++) {
+			emit(&kbd, EV_KEY, KEY_H, 1);
+			emit(&kbd, EV_KEY, KEY_H, 0);
+		}
+		emit(&kbd, EV_KEY, KEY_J, 1);
+		kill(v.pid, SIGCONT);
+		CHECK(vi_wait(&v, mark, "resyncing"), "no SYN_DROPPED resync");
+		collect(v.guest_fd, &g, 0, T_IDLE_MS);
+		memset(keys, 0, sizeof(keys));
+		ioctl(v.guest_fd, EVIOCGKEY(sizeof(keys)), keys);
+		CHECK((keys[KEY_G / 8] & (1 << (KEY_G % 8))) && (keys[KEY_J / 8] & (1 << (KEY_J % 8))),
+		      "guest does not hold G and J after the resync");
+		emit(&kbd, EV_KEY, KEY_G, 0);
+		emit(&kbd, EV_KEY, KEY_J, 0);
+		collect(v.guest_fd, &g, 2, 0);
+		CHECK(no_keys_down(v.guest_fd), "a key is stuck down in the guest after the resync");
+		collect(kbd.host_fd, &h, 0, T_IDLE_MS / 4);
+		CHECK(h.n == 0, "host saw %u events while grabbed (resync)", h.n);
+		printf("  resync after SYN_DROPPED: ok\n");
+	}
+
 	/* 7. the hook ran once per toggle, with the state */
 	usleep(200000);
 	CHECK(count_lines(hooklog) == 4, "hook ran %d times, not 4", count_lines(hooklog));
