@@ -76,7 +76,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--build-dir')
     ap.add_argument('--full', type=int, default=int(os.environ.get('VGI_BENCH_FULL', 200)))
-    ap.add_argument('--rects', type=int, default=int(os.environ.get('VGI_BENCH_RECTS', 5000)))
+    ap.add_argument('--rects', type=int, default=int(os.environ.get('VGI_BENCH_RECTS', 20000)))
     ap.add_argument('--backends', default='reference,vgi')
     ap.add_argument('--timeout', type=float, default=400)
     ap.add_argument('--require-vgi', action='store_true', help='fail (not skip) when vgi-gpu is not built')
