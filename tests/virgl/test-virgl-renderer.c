@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -363,6 +364,36 @@ static void test_create_limits(void **state)
 	assert_int_equal(f->hostmem, 0);
 }
 
+/* --render-node: a missing node is an error (never a silent fall back); a real one works. */
+static void test_render_node(void **state)
+{
+	struct fx *f = *state;
+	struct vgi_virgl_config cfg = { .render_node = "/nonexistent/renderD128", .charge = charge,
+					.release = release, .fence = on_fence, .opaque = f };
+	/* one virglrenderer per process: the fixture's must go first */
+	vgi_virgl_free(f->v);
+	f->v = NULL;
+	assert_null(vgi_virgl_new(&cfg));
+	const char *node = getenv("VGI_TEST_RENDER_NODE");
+	if (!node)
+		node = "/dev/dri/renderD128";
+	cfg.render_node = node;
+	if (access(node, R_OK | W_OK) != 0) {
+		printf("render node test: %s absent, GBM path not exercised\n", node);
+	} else {
+		f->v = vgi_virgl_new(&cfg);
+		assert_non_null(f->v);
+		printf("render node %s: %s\n", node, vgi_virgl_renderer_name(f->v));
+		assert_int_equal(vgi_virgl_ctx_create(f->v, 1, 0, "r", 1), VIRTIO_GPU_RESP_OK_NODATA);
+		assert_int_equal(vgi_virgl_ctx_destroy(f->v, 1), VIRTIO_GPU_RESP_OK_NODATA);
+	}
+	/* the fixture's teardown frees f->v (NULL is fine) */
+	cfg.render_node = NULL;
+	if (!f->v)
+		f->v = vgi_virgl_new(&cfg);
+	assert_non_null(f->v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +402,7 @@ int main(void)
 		cmocka_unit_test(test_clear_and_read_back),
 		cmocka_unit_test(test_transfer_limits),
 		cmocka_unit_test(test_create_limits),
+		cmocka_unit_test(test_render_node),
 	};
 	/* probe: no EGL at all is a skip, not a failure */
 	void *st = NULL;
