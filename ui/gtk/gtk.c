@@ -152,7 +152,6 @@ static void out_layout(struct gtk_output *o)
 static gboolean on_draw(GtkWidget *w, cairo_t *cr, gpointer data)
 {
 	struct gtk_output *o = data;
-
 	if (!o->shadow) {
 		cairo_set_source_rgb(cr, 0, 0, 0);
 		cairo_paint(cr);
@@ -350,6 +349,18 @@ static gboolean on_key(GtkWidget *window, GdkEventKey *ev, gpointer data)
 		set_bit(s->hotkey_down, code, true);
 		return TRUE;
 	}
+	if (down && (ev->state & GDK_CONTROL_MASK) && (ev->state & GDK_MOD1_MASK) && code >= KEY_1 && code <= KEY_9) {
+		/* Ctrl+Alt+N: show scanout N-1 (its tab, or its window) */
+		struct gtk_output *t = &s->out[code - KEY_1];
+
+		if (t->area && !s->windows)
+			gtk_notebook_set_current_page(GTK_NOTEBOOK(s->notebook),
+						      gtk_notebook_page_num(GTK_NOTEBOOK(s->notebook), t->area));
+		else if (t->area)
+			gtk_window_present(GTK_WINDOW(t->window));
+		set_bit(s->hotkey_down, code, true);
+		return TRUE;
+	}
 	if (!down && bit(s->hotkey_down, code)) {
 		set_bit(s->hotkey_down, code, false);
 		return TRUE;
@@ -508,6 +519,16 @@ static void on_size_allocate(GtkWidget *w, GdkRectangle *a, gpointer data)
 	o->alloc_w = a->width;
 	o->alloc_h = a->height;
 	out_layout(o);
+	if (!s->windows && s->notebook && current_output(s, s->window) != o) {
+		/* a background tab follows the window; it is fitted when shown */
+		if (!o->sized) {
+			o->sized = true;
+			o->rep_w = (int)o->width;
+			o->rep_h = (int)o->height;
+			g_idle_add(clear_size_request, o);
+		}
+		return;
+	}
 	if (!o->sized) {
 		/* the first allocation: from now on the user may make the window smaller */
 		o->sized = true;
@@ -524,6 +545,17 @@ static void on_size_allocate(GtkWidget *w, GdkRectangle *a, gpointer data)
 	}
 }
 
+static void out_fit(struct gtk_output *o);
+
+static gboolean fit_idle(gpointer data)
+{
+	struct gtk_output *o = data;
+
+	if (o->area)
+		out_fit(o);
+	return G_SOURCE_REMOVE;
+}
+
 static void on_switch_page(GtkNotebook *nb, GtkWidget *page, guint n, gpointer data)
 {
 	struct gtk_sink *s = data;
@@ -536,6 +568,8 @@ static void on_switch_page(GtkNotebook *nb, GtkWidget *page, guint n, gpointer d
 			snprintf(title, sizeof(title), "vgi: scanout %u%s", i,
 				 s->grab ? " - grabbed (Ctrl+Alt+G to release)" : "");
 			gtk_window_set_title(GTK_WINDOW(s->window), title);
+			/* once the page has its allocation: size the window for this scanout */
+			g_idle_add(fit_idle, &s->out[i]);
 		}
 }
 
@@ -572,6 +606,8 @@ static void out_create(struct gtk_output *o)
 	g_signal_connect(area, "size-allocate", G_CALLBACK(on_size_allocate), o);
 	if (s->windows) {
 		o->window = new_window(s);
+		if (o->id)
+			gtk_window_move(GTK_WINDOW(o->window), 48 * (int)o->id, 48 * (int)o->id);	/* cascade */
 		gtk_container_add(GTK_CONTAINER(o->window), area);
 		gtk_widget_show_all(o->window);
 		update_title(s, o->window);
@@ -589,6 +625,15 @@ static void out_create(struct gtk_output *o)
 		o->window = s->window;
 		snprintf(label, sizeof(label), "scanout %u", o->id);
 		gtk_widget_show(area);
+		if (gtk_notebook_get_n_pages(GTK_NOTEBOOK(s->notebook)) == 1) {
+			/* the tab bar appears: grow the window rather than shrink the visible scanout */
+			struct gtk_output *cur = current_output(s, s->window);
+
+			if (cur && cur->sized) {
+				gtk_widget_set_size_request(cur->area, cur->alloc_w, cur->alloc_h);
+				g_idle_add(clear_size_request, cur);
+			}
+		}
 		page = gtk_notebook_append_page(GTK_NOTEBOOK(s->notebook), area, gtk_label_new(label));
 		gtk_notebook_set_show_tabs(GTK_NOTEBOOK(s->notebook),
 					   gtk_notebook_get_n_pages(GTK_NOTEBOOK(s->notebook)) > 1);

@@ -460,15 +460,16 @@ static int out_ensure_window(struct sdl_output *o, bool want_gl)
 	out_destroy_window(o);
 	if (want_gl)
 		flags |= SDL_WINDOW_OPENGL;
-	o->win = SDL_CreateWindow("vgi", SDL_WINDOWPOS_UNDEFINED, SDL_WINDOWPOS_UNDEFINED,
-				  (int)o->width, (int)o->height, flags);
+	/* scanout 0 in the middle, the others cascaded from the top left */
+	int pos = o->id ? (int)(48 * o->id) : (int)SDL_WINDOWPOS_CENTERED;
+
+	o->win = SDL_CreateWindow("vgi", pos, pos, (int)o->width, (int)o->height, flags);
 	if (!o->win && want_gl) {
 		vgi_warn("sdl: no GL window (%s): using the window surface", SDL_GetError());
 		s->gl_broken = true;
 		want_gl = false;
 		flags &= ~(Uint32)SDL_WINDOW_OPENGL;
-		o->win = SDL_CreateWindow("vgi", SDL_WINDOWPOS_UNDEFINED, SDL_WINDOWPOS_UNDEFINED,
-					  (int)o->width, (int)o->height, flags);
+		o->win = SDL_CreateWindow("vgi", pos, pos, (int)o->width, (int)o->height, flags);
 	}
 	if (!o->win) {
 		vgi_error("sdl: cannot create a window for scanout %u: %s", o->id, SDL_GetError());

@@ -213,9 +213,24 @@ static uint32_t be32(const uint8_t *p)
 }
 
 /* XWD: a header of big-endian CARD32s, the window name, colormap entries, the image. */
+static int shot_read(struct shot *s, const char *cmd);
+
 int shot_take(struct shot *s)
 {
-	FILE *f = popen("xwd -root -silent", "r");
+	return shot_read(s, "xwd -root -screen -silent");
+}
+
+int shot_take_window(struct shot *s, const char *window_id)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "xwd -id %lu -silent", strtoul(window_id, NULL, 0));
+	return shot_read(s, cmd);
+}
+
+static int shot_read(struct shot *s, const char *cmd)
+{
+	FILE *f = popen(cmd, "r");
 	uint8_t *buf = NULL;
 	size_t len = 0, cap = 0;
 	uint32_t hsize, fmt, w, h, bpp, bpl, order, ncolors, rmask, gmask, bmask;
@@ -284,6 +299,21 @@ int shot_take(struct shot *s)
 out:
 	free(buf);
 	return ret;
+}
+
+int shot_save_ppm(const struct shot *s, const char *path)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (!f)
+		return -1;
+	fprintf(f, "P6\n%d %d\n255\n", s->width, s->height);
+	for (long i = 0; i < (long)s->width * s->height; i++) {
+		uint8_t rgb[3] = { (uint8_t)(s->px[i] >> 16), (uint8_t)(s->px[i] >> 8), (uint8_t)s->px[i] };
+
+		fwrite(rgb, 1, 3, f);
+	}
+	return fclose(f);
 }
 
 void shot_free(struct shot *s)

@@ -39,7 +39,11 @@ struct shot {
 	uint32_t *px;
 };
 int shot_take(struct shot *s);
+/* One window's own image (`xwd -id`), as shot_take. */
+int shot_take_window(struct shot *s, const char *window_id);
 void shot_free(struct shot *s);
+/* Write s as a binary PPM (for looking at a failure). */
+int shot_save_ppm(const struct shot *s, const char *path);
 /* Where img (w x h, 0x00RRGGBB, stride in pixels) appears exactly in s; false if nowhere. */
 bool shot_find(const struct shot *s, const uint32_t *img, int w, int h, int stride, int *ox, int *oy);
 /* Number of pixels of img that differ from s at (ox, oy); prints the first few. */
