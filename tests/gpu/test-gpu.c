@@ -1122,6 +1122,158 @@ static void test_reset_inside_callback(void **state)
 	gg_fb_free(f->gg, fb);
 }
 
+/*
+ * A storm of random, mostly hostile, commands on both queues: every answer
+ * is a known response type, nothing crashes (ASan/UBSan builds), and after
+ * unref of every id nothing is left.
+ */
+static uint32_t pick(uint32_t *seed, const uint32_t *v, size_t n)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return v[(*seed >> 8) % n];
+}
+
+#define PICK(seed, arr) pick(seed, arr, sizeof(arr) / sizeof(arr[0]))
+
+static void test_random_commands(void **state)
+{
+	static const uint32_t types[] = {
+		VIRTIO_GPU_CMD_GET_DISPLAY_INFO, VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, VIRTIO_GPU_CMD_RESOURCE_CREATE_2D,
+		VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, VIRTIO_GPU_CMD_RESOURCE_UNREF, VIRTIO_GPU_CMD_SET_SCANOUT,
+		VIRTIO_GPU_CMD_SET_SCANOUT, VIRTIO_GPU_CMD_RESOURCE_FLUSH, VIRTIO_GPU_CMD_RESOURCE_FLUSH,
+		VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D, VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D,
+		VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D, VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D,
+		VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING, VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING,
+		VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING, VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING,
+		VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING, VIRTIO_GPU_CMD_GET_CAPSET_INFO, VIRTIO_GPU_CMD_GET_CAPSET,
+		VIRTIO_GPU_CMD_GET_EDID, VIRTIO_GPU_CMD_RESOURCE_ASSIGN_UUID, VIRTIO_GPU_CMD_SUBMIT_3D,
+		VIRTIO_GPU_CMD_UPDATE_CURSOR, 0x12345678,
+	};
+	static const uint32_t ids[] = { 0, 1, 2, 3, 4, 5, 0xffffffffu };
+	static const uint32_t sizes[] = { 0, 1, 15, 16, 17, 64, 100, 333, 1024, 0x7fffffffu, 0xffffffffu };
+	static const uint32_t coords[] = { 0, 1, 16, 63, 64, 99, 100, 1000, 0x7fffffffu, 0xfffffff0u, 0xffffffffu };
+	static const uint32_t fmts[] = { 1, 2, 3, 4, 67, 68, 121, 134, 0, 5, 0xffffffffu };
+	static const uint32_t nents[] = { 0, 1, 2, 3, 8, 100, 16384, 16385, 0xffffffffu };
+	static const uint32_t scanouts[] = { 0, 1, 2, 16, 0xffffffffu };
+	static const uint32_t lens[] = { 0, 8, 24, 32, 40, 48, 56, 64, 72 };
+	static const uint32_t offsets[] = { 0, 0, 4, 64, 400, 4096, 0xfffffffcu };
+	static const uint32_t small[] = { 0, 1, 2, 16, 17 };
+	struct fx *f = *state;
+	uint64_t pool[8];
+	uint32_t seed = 4242;
+	uint8_t cmd[256], data[16 * 8];
+	uint8_t *resp = malloc(2048);
+	uint64_t hole = f->g->ram_gpa[0] + f->g->ram_size[0];
+	unsigned ok[0x400] = { 0 };	/* successes per command type (low bits) */
+
+	for (int i = 0; i < 8; i++)
+		pool[i] = tg_alloc_page(f->g);
+	for (int it = 0; it < 4000; it++) {
+		struct virtio_gpu_ctrl_hdr *h = (void *)cmd;
+		uint32_t *w = (uint32_t *)(cmd + sizeof(*h));
+		uint32_t type = PICK(&seed, types), len = 0, dlen = 0, t;
+
+		memset(cmd, 0, sizeof(cmd));
+		h->type = type;
+		h->flags = PICK(&seed, ids) & 3;
+		h->fence_id = it;
+		switch (type) {
+		case VIRTIO_GPU_CMD_RESOURCE_CREATE_2D:
+			w[0] = PICK(&seed, ids), w[1] = PICK(&seed, fmts), w[2] = PICK(&seed, sizes), w[3] = PICK(&seed, sizes);
+			len = 40;
+			break;
+		case VIRTIO_GPU_CMD_SET_SCANOUT:	/* r, scanout, resource */
+		case VIRTIO_GPU_CMD_RESOURCE_FLUSH:	/* r, resource, pad */
+		case VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D:	/* r, offset, resource, pad */
+			if (it % 3) {	/* mostly plausible rects, sometimes anything */
+				w[0] = PICK(&seed, small), w[1] = PICK(&seed, small), w[2] = PICK(&seed, small),
+				w[3] = PICK(&seed, small);
+			} else {
+				w[0] = PICK(&seed, coords), w[1] = PICK(&seed, coords), w[2] = PICK(&seed, sizes),
+				w[3] = PICK(&seed, sizes);
+			}
+			if (type == VIRTIO_GPU_CMD_SET_SCANOUT) {
+				w[4] = PICK(&seed, scanouts);
+				w[5] = PICK(&seed, ids);
+			} else if (type == VIRTIO_GPU_CMD_RESOURCE_FLUSH) {
+				w[4] = PICK(&seed, ids);
+			} else {	/* 64-bit offset, then the resource */
+				w[4] = PICK(&seed, offsets);
+				w[5] = it % 13 ? 0 : PICK(&seed, coords);
+				w[6] = PICK(&seed, ids);
+			}
+			len = type == VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D ? 56 : 48;
+			break;
+		case VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING: {
+			uint32_t k = 1 + (PICK(&seed, lens) / 8) % 8, n = it % 4 ? k : PICK(&seed, nents);
+			struct virtio_gpu_mem_entry *e = (void *)data;
+
+			w[0] = PICK(&seed, ids);
+			w[1] = n;
+			len = 32;
+			for (uint32_t j = 0; j < k && j < 8; j++) {
+				static const uint64_t odd[] = { 0, 1, 4096, 1ull << 32 };
+
+				seed = seed * 1103515245u + 12345u;
+				e[j].addr = (seed >> 8) % 8 == 7 ? hole : pool[(seed >> 11) % 8] + ((seed >> 14) % 4) * 1024;
+				e[j].length = (seed >> 20) % 12 ? 1024 * (1 + (seed >> 17) % 4) : (uint32_t)odd[(seed >> 22) % 4];
+				e[j].padding = 0;
+			}
+			dlen = k * 16;
+			break;
+		}
+		default:
+			w[0] = PICK(&seed, ids);
+			w[1] = PICK(&seed, scanouts);
+			w[2] = PICK(&seed, sizes);
+			len = 48;
+			break;
+		}
+		if (it % 11 == 0)	/* truncate */
+			len = PICK(&seed, lens);
+		if (type == VIRTIO_GPU_CMD_UPDATE_CURSOR) {
+			struct virtio_gpu_update_cursor c;
+
+			memset(&c, 0, sizeof(c));
+			c.hdr.type = it % 2 ? VIRTIO_GPU_CMD_UPDATE_CURSOR : VIRTIO_GPU_CMD_MOVE_CURSOR;
+			c.pos.scanout_id = PICK(&seed, scanouts);
+			c.pos.x = PICK(&seed, coords);
+			c.resource_id = PICK(&seed, ids);
+			c.hot_x = PICK(&seed, coords);
+			gg_update_cursor(f->gg, c.pos.scanout_id, c.resource_id, (int32_t)c.pos.x, 0, c.hot_x, 0);
+			continue;
+		}
+		if (len == 0)
+			len = 8;
+		t = gg_cmd(f->gg, cmd, len, dlen ? data : NULL, dlen, resp, 2048);
+		if (f->gg->used_len == 0)
+			fail_msg("iteration %d: type 0x%x len %u: no answer", it, type, len);
+		assert_true((t >= VIRTIO_GPU_RESP_OK_NODATA && t <= VIRTIO_GPU_RESP_OK_MAP_INFO) ||
+			    (t >= VIRTIO_GPU_RESP_ERR_UNSPEC && t <= VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+		if ((h->flags & VIRTIO_GPU_FLAG_FENCE) && len >= sizeof(*h))
+			assert_true(f->gg->resp.fence_id == (uint64_t)it);
+		if (t < VIRTIO_GPU_RESP_ERR_UNSPEC)
+			ok[type & 0x3ff]++;
+	}
+	if (getenv("VGI_TEST_VERBOSE"))
+		fprintf(stderr, "storm: create %u attach %u transfer %u scanout %u flush %u\n",
+			ok[VIRTIO_GPU_CMD_RESOURCE_CREATE_2D & 0x3ff], ok[VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING & 0x3ff],
+			ok[VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D & 0x3ff], ok[VIRTIO_GPU_CMD_SET_SCANOUT & 0x3ff],
+			ok[VIRTIO_GPU_CMD_RESOURCE_FLUSH & 0x3ff]);
+	/* the storm did real work, not only errors */
+	assert_true(ok[VIRTIO_GPU_CMD_RESOURCE_CREATE_2D & 0x3ff] > 10);
+	assert_true(ok[VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING & 0x3ff] > 5);
+	assert_true(ok[VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D & 0x3ff] > 5);
+	assert_true(ok[VIRTIO_GPU_CMD_SET_SCANOUT & 0x3ff] > 5);
+	assert_true(ok[VIRTIO_GPU_CMD_RESOURCE_FLUSH & 0x3ff] > 5);
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+		gg_unref(f->gg, ids[i]);
+	assert_empty(f);
+	for (int i = 0; i < 8; i++)
+		tg_free_page(f->g, pool[i]);
+	free(resp);
+}
+
 /* ---------------------------------------------------------------- host memory */
 
 static void test_hostmem_exhaustion(void **state)
@@ -1326,6 +1478,7 @@ int main(void)
 		T(test_short_and_odd_chains),
 		T(test_reentrant_kick),
 		T(test_reset_inside_callback),
+		T(test_random_commands),
 		cmocka_unit_test(test_hostmem_exhaustion),
 		T(test_display_events),
 		T(test_reset_with_resources),
