@@ -17,6 +17,7 @@ extern "C" {
  * attaches display sinks, and drives it through its struct
  * vgi_virtio_device (vgi_gpu_virtio()): guest memory, queue setup, kicks,
  * config space. Queue 0 is the control queue, queue 1 the cursor queue.
+ * A device is not thread-safe: call it, and get sink calls, on one thread.
  */
 
 #define VGI_GPU_DEFAULT_MAX_HOSTMEM (256ull << 20)
@@ -52,7 +53,12 @@ struct vgi_virtio_device *vgi_gpu_virtio(struct vgi_gpu *gpu);
 /* Sinks get every scanout/update/cursor call; vgi_gpu_free calls their destroy. -ENOSPC past 8. */
 int vgi_gpu_add_sink(struct vgi_gpu *gpu, const struct vgi_display_ops *ops, void *sink);
 
-/* The host changed an output (window resize, hotplug): raises a display event to the guest. */
+/*
+ * The host changed an output (window resize, hotplug): raises a display event
+ * to the guest (config events_read |= VIRTIO_GPU_EVENT_DISPLAY and a config
+ * interrupt) when something changed. 0, or -EINVAL for a bad id or, when
+ * connected, a size of 0 or above 16384. The size is kept when disconnecting.
+ */
 int vgi_gpu_set_output(struct vgi_gpu *gpu, uint32_t id, bool connected, uint32_t width, uint32_t height);
 
 /* The EDID the device reports for an output (128 bytes unless the frontend set one).
