@@ -36,8 +36,10 @@ static void host_quit(void *opaque) {}
 static const struct vgi_display_host host = { .quit = host_quit };
 
 struct result {
-	double full_us, full_x_us, small_us, small_x_us;
+	double full_us, full_x_us, small_us, small_x_us, mid_us, mid_x_us;
 };
+
+#define MID 256
 
 static uint64_t presented(const char *name, void *sink)
 {
@@ -114,6 +116,17 @@ static int run(const char *name, struct result *res)
 	settle(name, s.sink);
 	res->small_us = (double)(cpu_ns() - c0) / nsmall / 1000.0;
 	res->small_x_us = (double)(xvfb_cpu_ns(&xvfb) - x0) / nsmall / 1000.0;
+
+	c0 = cpu_ns();
+	x0 = xvfb_cpu_ns(&xvfb);
+	for (int i = 0; i < nsmall / 4; i++) {
+		struct vgi_rect r = { (uint32_t)(i * 97 % (FW - MID)), (uint32_t)(i * 61 % (FH - MID)), MID, MID };
+
+		present(name, &s, &r, (uint32_t)i);
+	}
+	settle(name, s.sink);
+	res->mid_us = (double)(cpu_ns() - c0) / (nsmall / 4) / 1000.0;
+	res->mid_x_us = (double)(xvfb_cpu_ns(&xvfb) - x0) / (nsmall / 4) / 1000.0;
 	s.ops->destroy(s.sink);
 	pump_ms(100);
 	return 0;
@@ -133,8 +146,8 @@ int main(void)
 	if (!frame)
 		return 1;
 	printf("CPU time per presented %dx%d XRGB8888 frame (us); X = the Xvfb server's share\n", FW, FH);
-	printf("%-9s %10s %10s %10s %10s %12s %12s\n", "sink", "full", "full X", "64x64", "64x64 X",
-	       "small/full", "area ratio");
+	printf("%-9s %9s %9s %9s %9s %9s %9s %11s %11s %13s\n", "sink", "full", "full X", "64x64", "64x64 X",
+	       "256x256", "256 X", "small/full", "area ratio", "ns/px 256-64");
 	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		struct result r;
 		char pat[32];
@@ -153,11 +166,19 @@ int main(void)
 			printf("%-9s (could not start)\n", want[i]);
 			continue;
 		}
-		printf("%-9s %10.1f %10.1f %10.2f %10.2f %12.5f %12.5f\n", want[i], r.full_us, r.full_x_us, r.small_us,
-		       r.small_x_us, (r.small_us + r.small_x_us) / (r.full_us + r.full_x_us), area);
+		/* marginal cost per pixel between 64x64 and 256x256, against the full frame's per-pixel cost */
+		double marg = ((r.mid_us + r.mid_x_us) - (r.small_us + r.small_x_us)) * 1000.0 /
+			      ((double)MID * MID - (double)SMALL * SMALL);
+
+		printf("%-9s %9.1f %9.1f %9.2f %9.2f %9.2f %9.2f %11.5f %11.5f %6.2f (%4.2f)\n", want[i], r.full_us,
+		       r.full_x_us, r.small_us, r.small_x_us, r.mid_us, r.mid_x_us,
+		       (r.small_us + r.small_x_us) / (r.full_us + r.full_x_us), area, marg,
+		       (r.full_us + r.full_x_us) * 1000.0 / ((double)FW * FH));
 	}
-	printf("(small/full: total CPU of a 64x64 update over a full one; proportional to area would be %.5f,\n"
-	       " the rest is the fixed cost of one update)\n", area);
+	printf("small/full: total CPU (this process + X server) of a 64x64 update over a full one; proportional\n"
+	       "to area alone would be %.5f, the rest is the fixed cost of one update. ns/px 256-64: the cost of\n"
+	       "each extra damaged pixel, (in brackets) a full frame's cost per pixel: equal when the damage path\n"
+	       "scales with area.\n", area);
 	free(frame);
 	xvfb_stop(&xvfb);
 	return 0;
