@@ -35,6 +35,9 @@
 #include <vgi/log.h>
 
 #define CURSOR_DIM 64
+#ifndef DRM_CLIENT_CAP_CURSOR_PLANE_HOTSPOT
+#define DRM_CLIENT_CAP_CURSOR_PLANE_HOTSPOT 6	/* Linux 6.6 */
+#endif
 
 struct dumb_fb {
 	uint32_t handle, fb_id, pitch, width, height;
@@ -60,6 +63,7 @@ struct vgi_drm_display {
 	uint32_t mode_blob;
 	uint32_t primary_plane, cursor_plane;
 	struct plane_props primary_props, cursor_props;
+	uint32_t hotspot_x_prop, hotspot_y_prop;	/* cursor plane HOTSPOT_X/Y (virtual GPUs, Linux 6.6+) */
 	uint32_t conn_crtc_prop, crtc_mode_prop, crtc_active_prop;
 
 	struct dumb_fb fb[2];
@@ -346,6 +350,8 @@ static int setup_atomic(struct vgi_drm_display *d)
 {
 	if (drmSetClientCap(d->fd, DRM_CLIENT_CAP_ATOMIC, 1))
 		return -ENOTSUP;
+	/* virtual GPUs want the cursor's hot spot; newer kernels hide their cursor plane without this */
+	drmSetClientCap(d->fd, DRM_CLIENT_CAP_CURSOR_PLANE_HOTSPOT, 1);
 	find_planes(d);
 	d->conn_crtc_prop = prop_id(d->fd, d->connector_id, DRM_MODE_OBJECT_CONNECTOR, "CRTC_ID");
 	d->crtc_mode_prop = prop_id(d->fd, d->crtc_id, DRM_MODE_OBJECT_CRTC, "MODE_ID");
@@ -359,6 +365,10 @@ static int setup_atomic(struct vgi_drm_display *d)
 	}
 	if (d->cursor_plane && get_plane_props(d->fd, d->cursor_plane, &d->cursor_props))
 		d->cursor_plane = 0;
+	if (d->cursor_plane) {
+		d->hotspot_x_prop = prop_id(d->fd, d->cursor_plane, DRM_MODE_OBJECT_PLANE, "HOTSPOT_X");
+		d->hotspot_y_prop = prop_id(d->fd, d->cursor_plane, DRM_MODE_OBJECT_PLANE, "HOTSPOT_Y");
+	}
 	return 0;
 }
 
@@ -385,6 +395,10 @@ static void add_cursor_plane(struct vgi_drm_display *d, drmModeAtomicReq *req)
 
 	add_plane(req, d->cursor_plane, &d->cursor_props, d->crtc_id, show ? d->cursor_fb.fb_id : 0,
 		  d->cursor_x - (int32_t)d->hot_x, d->cursor_y - (int32_t)d->hot_y, CURSOR_DIM, CURSOR_DIM);
+	if (show && d->hotspot_x_prop && d->hotspot_y_prop) {
+		drmModeAtomicAddProperty(req, d->cursor_plane, d->hotspot_x_prop, d->hot_x);
+		drmModeAtomicAddProperty(req, d->cursor_plane, d->hotspot_y_prop, d->hot_y);
+	}
 }
 
 /* damage: the buffer was just drawn and flip_damage says where (else the whole plane counts as damaged) */
@@ -458,9 +472,9 @@ static int modeset(struct vgi_drm_display *d)
 	} else {
 		ret = drmModeSetCrtc(d->fd, d->crtc_id, d->fb[d->front].fb_id, 0, 0, &d->connector_id, 1, &d->mode)
 			? -errno : 0;
-		if (!ret && d->cursor_kind == CURSOR_LEGACY)
-			legacy_cursor_update(d, true);
 	}
+	if (!ret && d->cursor_kind == CURSOR_LEGACY)
+		legacy_cursor_update(d, true);
 	if (ret == -EACCES || ret == -EPERM)
 		vgi_error("drm: no permission to set a mode on %s: another program (a display server?) is DRM master",
 			  d->card);
@@ -846,14 +860,20 @@ int vgi_drm_display_open(const struct vgi_drm_display_options *o, struct vgi_drm
 		goto fail;
 	}
 
-	/* cursor: the plane (atomic), the legacy cursor ioctls, or software */
+	/*
+	 * cursor: the plane in atomic commits when it takes a hot spot (or when
+	 * the legacy ioctls fail), else drmModeSetCursor2, which carries the hot
+	 * spot that virtual GPUs pass to the host pointer, else software
+	 */
 	d->cursor_kind = CURSOR_SOFTWARE;
 	if (o->cursor != VGI_DRM_CURSOR_SOFTWARE &&
 	    dumb_create(d->fd, CURSOR_DIM, CURSOR_DIM, DRM_FORMAT_ARGB8888, &d->cursor_fb) == 0) {
-		if (d->atomic && d->cursor_plane)
+		if (d->atomic && d->cursor_plane && d->hotspot_x_prop && d->hotspot_y_prop)
 			d->cursor_kind = CURSOR_PLANE;
-		else if (!d->atomic && drmModeSetCursor(d->fd, d->crtc_id, 0, 0, 0) == 0)
+		else if (drmModeSetCursor(d->fd, d->crtc_id, 0, 0, 0) == 0)
 			d->cursor_kind = CURSOR_LEGACY;
+		else if (d->atomic && d->cursor_plane)
+			d->cursor_kind = CURSOR_PLANE;
 		else
 			dumb_destroy(d->fd, &d->cursor_fb);
 	}

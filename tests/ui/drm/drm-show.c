@@ -136,6 +136,12 @@ int main(int argc, char **argv)
 		s.ops->update(s.sink, 0, &r[i], &img);
 		run_loop(i == 1 ? 0 : 150);	/* two damages in one frame once */
 	}
+	/* the hardware cursor (plane or legacy): not in the screendump, seen by QEMU's VNC server */
+	for (uint32_t i = 0; i < 64 * 64; i++)
+		cursor[i] = cursor_pixel(i % 64, i / 64);
+	struct vgi_cursor hw = { .visible = true, .x = 600, .y = 400, .hot_x = 10, .hot_y = 5,
+				 .image_changed = true, .pixels = cursor };
+	s.ops->cursor(s.sink, 0, &hw);
 	run_loop(500);
 	signal_host("shown1");
 	if (wait_host("next1"))
@@ -151,8 +157,6 @@ int main(int argc, char **argv)
 	/* step 3: legacy page flips, software cursor composited into the frame */
 	if (vgi_display_sink_new("drm,card=/dev/dri/card0,atomic=off,cursor=sw,vt=off", &host, &s))
 		return 1;
-	for (uint32_t i = 0; i < 64 * 64; i++)
-		cursor[i] = cursor_pixel(i % 64, i / 64);
 	struct vgi_cursor c = { .visible = true, .x = 200, .y = 150, .hot_x = 0, .hot_y = 0, .image_changed = true,
 				.pixels = cursor };
 	img.data = a;

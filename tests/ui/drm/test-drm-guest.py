@@ -72,7 +72,7 @@ def main():
               'vgi_wait vt-away 250 && busybox chvt 2 && vgi_signal vt-away-done\n'
               'vgi_wait vt-back 120 && busybox chvt 1 && vgi_signal vt-back-done\n'
               'wait $pid\n' % prog)
-    with vg.Guest(out, script=script, gpu='builtin', timeout=300, name='drm') as g:
+    with vg.Guest(out, script=script, gpu='builtin', timeout=300, name='drm', vnc=True) as g:
         g.wait_file('shown1', timeout=240)
         shot = g.screenshot()
         w, h = shot.width, shot.height
@@ -81,6 +81,23 @@ def main():
         assert 'atomic' in log.split('drm-show: shown1')[0], 'step 1 did not use atomic commits'
         rects = [(10, 20, 64, 64), (300, 200, 100, 50), (w - 50, h - 30, 100, 100)]
         check('step1-damage', shot, frame(w, h, 1, [(r, 2) for r in rects]), out)
+        # the hardware cursor reached QEMU (its VNC server forwards the shape)
+        for _ in range(20):
+            g.vnc.pump(0.5)
+            if g.vnc.cursor:
+                break
+        cur = g.vnc.cursor
+        assert cur, 'no hardware cursor reached QEMU (VNC saw none)'
+        want_rgba = b''.join(bytes(vg.cursor_rgba(x, y)) for y in range(64) for x in range(64))
+        assert (cur['width'], cur['height']) == (64, 64), 'cursor size %dx%d' % (cur['width'], cur['height'])
+        got_rgba = cur['rgba']
+        bad = sum(1 for i in range(0, 64 * 64 * 4, 4) if got_rgba[i + 3] != want_rgba[i + 3] or
+                  (want_rgba[i + 3] and got_rgba[i:i + 3] != want_rgba[i:i + 3]))
+        assert bad == 0, '%d cursor pixels differ from the image given' % bad
+        kind = 'plane' if 'cursor: plane' in log else 'legacy'
+        assert (cur['hot_x'], cur['hot_y']) == (10, 5), 'cursor hot spot %d,%d, expected 10,5 (%s cursor)' % (
+            cur['hot_x'], cur['hot_y'], kind)
+        print('step1-hw-cursor: QEMU got the 64x64 cursor image and hot spot 10,5 through the %s cursor' % kind)
         g.signal('next1')
 
         g.wait_file('shown2')
