@@ -109,6 +109,7 @@ vgi_signal booted
     assert scanouts == ['1'], 'number of scanouts %s, expected 1' % scanouts
     status = g.read('console.log')
     assert re.search(r'card0-Virtual-1/status: connected', status), 'connector not connected:\n' + status
+    return g
 
 
 def check_pattern(c):
@@ -134,6 +135,7 @@ rc=$?; cat "$VGI_OUT/kms.txt"; exit $rc
             check_headless_png(c, want)
         g.signal('checked')
         finish(g, t0)
+    return g
 
 
 def check_headless_png(c, want):
@@ -179,6 +181,7 @@ vgi_wait checked 120
             min(cells), max(cells)))
         g.signal('checked')
         finish(g, t0)
+    return g
 
 
 def check_cursor(c):
@@ -235,6 +238,7 @@ rc=$?; cat "$VGI_OUT/kms.txt"; exit $rc
     out = g.read('kms.txt')
     assert 'cursor move 300,200 ok' in out, 'kms-pattern did not move the cursor:\n' + out
     assert not errors, '\n'.join(errors)
+    return g
 
 
 def check_headless_cursor(c, want):
@@ -306,6 +310,7 @@ rc=$?; cat "$VGI_OUT/kms.txt"; exit $rc
         finish(g, t0)
     scanouts = re.findall(r'\[drm\] number of scanouts: (\d+)', g.read('dmesg.txt'))
     assert scanouts == ['2'], 'number of scanouts %s, expected 2' % scanouts
+    return g
 
 
 def check_kill(c):
@@ -354,7 +359,10 @@ def main():
                 raise AssertionError(msg + ' although tools/vgi-gpu is in the tree')
             raise vg.Skip(msg)
         t0 = time.monotonic()
-        CHECKS[args.check](c)
+        g = CHECKS[args.check](c)
+        if g is not None and args.check != 'kill':
+            problems = g.backend_problems()
+            assert not problems, 'after the guest: ' + '\n'.join(problems)
         print('PASS %s/%s in %.1f s' % (args.backend, args.check, time.monotonic() - t0))
     vg.test_main(run)
 

@@ -1460,6 +1460,30 @@ class Guest:
         """QMP screendump of the GPU as an Image."""
         return self.qmp.screenshot(self.GPU_ID if self.gpu else None, head, self._rundir)
 
+    SANITIZER_RE = re.compile(r'ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|runtime error: |'
+                              r'SUMMARY: UndefinedBehaviorSanitizer')
+
+    def backend_problems(self):
+        """After close(): a list of problems of the backends: an exit status other
+        than 0 (or a signal) and sanitizer reports in their logs. [] if clean."""
+        out = []
+        for b in self.backends.values():
+            rc = b.popen.returncode
+            if rc is None:
+                out.append('backend %s still running' % b.name)
+            elif rc != 0:
+                out.append('backend %s exited with %s%s' % (b.name, rc, ' (signal %d)' % -rc if rc < 0 else ''))
+            try:
+                with open(b.log_path, errors='replace') as f:
+                    text = f.read()
+            except OSError:
+                text = ''
+            m = self.SANITIZER_RE.search(text)
+            if m:
+                out.append('backend %s log has a sanitizer report: %s' % (
+                    b.name, text[max(0, m.start() - 200):m.start() + 1500]))
+        return out
+
     def backend_stats(self):
         return {n: b.stats() for n, b in self.backends.items()}
 
