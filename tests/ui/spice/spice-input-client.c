@@ -8,13 +8,22 @@
  *
  *   spice-input-client HOST PORT OUTFILE
  *   spice-input-client --stay HOST PORT
+ *   spice-input-client --gl URI OUTDIR
+ *
+ * --gl: a local GL client (unix socket): takes the server's GL scanout
+ * (dmabuf), creates OUTDIR/ready once it has it, and on each GL draw reads
+ * the dmabuf through mmap, writes it to OUTDIR/gl.ppm and acknowledges the
+ * draw; it exits after the second draw.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <spice-client.h>
+
+static gboolean finish(gpointer data);
 
 static GMainLoop *loop;
 static SpiceInputsChannel *inputs;
@@ -22,6 +31,65 @@ static SpiceMainChannel *main_channel;
 static FILE *out;
 static bool have_cursor, inputs_open, sent;
 static bool stay;
+static bool gl_mode;
+static const char *gl_dir;
+static int gl_draws;
+
+static void gl_scanout_changed(GObject *obj, GParamSpec *pspec, gpointer data)
+{
+	const SpiceGlScanout *so = spice_display_channel_get_gl_scanout(SPICE_DISPLAY_CHANNEL(obj));
+	char path[512];
+	FILE *f;
+
+	if (!so || so->fd < 0)
+		return;
+	fprintf(out, "gl-scanout %ux%u stride %u format %08x y0top %d\n", so->width, so->height, so->stride,
+		so->format, so->y0top);
+	snprintf(path, sizeof(path), "%s/ready", gl_dir);
+	f = fopen(path, "w");
+	if (f)
+		fclose(f);
+}
+
+static void gl_draw(SpiceDisplayChannel *ch, guint x, guint y, guint w, guint h, gpointer data)
+{
+	const SpiceGlScanout *so = spice_display_channel_get_gl_scanout(ch);
+	char path[512];
+	FILE *f;
+
+	gl_draws++;
+	fprintf(out, "gl-draw %d %u,%u %ux%u\n", gl_draws, x, y, w, h);
+	if (so && so->fd >= 0) {
+		size_t size = (size_t)so->stride * so->height;
+		uint8_t *p = mmap(NULL, size, PROT_READ, MAP_SHARED, so->fd, 0);
+
+		if (p == MAP_FAILED) {
+			fprintf(out, "mmap of the dmabuf failed\n");
+		} else {
+			snprintf(path, sizeof(path), "%s/gl.ppm", gl_dir);
+			f = fopen(path, "wb");
+			if (f) {
+				fprintf(f, "P6\n%u %u\n255\n", so->width, so->height);
+				for (uint32_t j = 0; j < so->height; j++) {
+					const uint8_t *row = p + (size_t)(so->y0top ? j : so->height - 1 - j) * so->stride;
+
+					for (uint32_t i = 0; i < so->width; i++) {
+						fputc(row[i * 4 + 2], f);
+						fputc(row[i * 4 + 1], f);
+						fputc(row[i * 4], f);
+					}
+				}
+				fclose(f);
+			}
+			munmap(p, size);
+		}
+	}
+	spice_display_channel_gl_draw_done(ch);
+	if (gl_draws == 2) {
+		sent = true;
+		g_timeout_add(300, finish, NULL);
+	}
+}
 
 static void cursor_set(SpiceCursorChannel *ch, gint w, gint h, gint hx, gint hy, gpointer rgba, gpointer data)
 {
@@ -115,6 +183,10 @@ static void channel_new(SpiceSession *s, SpiceChannel *ch, gpointer data)
 		return;
 	}
 	if (SPICE_IS_DISPLAY_CHANNEL(ch)) {
+		if (gl_mode) {
+			g_signal_connect(ch, "notify::gl-scanout", G_CALLBACK(gl_scanout_changed), NULL);
+			g_signal_connect(ch, "gl-draw", G_CALLBACK(gl_draw), NULL);
+		}
 		spice_channel_connect(ch);
 		return;
 	}
@@ -138,6 +210,31 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "--stay")) {
 		stay = true;
 		a = 2;
+	} else if (argc == 4 && !strcmp(argv[1], "--gl")) {
+		char path[512];
+
+		gl_mode = stay = true;	/* no inputs or cursor */
+		gl_dir = argv[3];
+		snprintf(path, sizeof(path), "%s/gl-client.txt", gl_dir);
+		out = fopen(path, "w");
+		if (!out)
+			return 1;
+		setvbuf(out, NULL, _IOLBF, 0);
+		loop = g_main_loop_new(NULL, FALSE);
+		session = spice_session_new();
+		if (!g_object_class_find_property(G_OBJECT_GET_CLASS(session), "gl-scanout")) {
+			fprintf(out, "this spice-client-glib has no gl-scanout property\n");
+			return 77;
+		}
+		g_object_set(session, "uri", argv[2], "gl-scanout", TRUE, NULL);
+		g_signal_connect(session, "channel-new", G_CALLBACK(channel_new), NULL);
+		if (!spice_session_connect(session))
+			return 1;
+		g_timeout_add_seconds(30, finish, NULL);
+		g_main_loop_run(loop);
+		fprintf(out, "done %d draws\n", gl_draws);
+		fclose(out);
+		return gl_draws == 2 ? 0 : 1;
 	}
 	if (argc - a != (stay ? 2 : 3)) {
 		fprintf(stderr, "usage: %s HOST PORT OUTFILE | --stay HOST PORT\n", argv[0]);
