@@ -4,11 +4,12 @@
 
 #include "view-geom.h"
 
-static double clamp_scale(const struct view_geom *g, double s)
+/* min: apply VIEW_SCALE_MIN (zoom); a fit may go below it for a huge page */
+static double clamp_scale(const struct view_geom *g, double s, bool min)
 {
 	double lim;
 
-	if (s < VIEW_SCALE_MIN)
+	if (min && s < VIEW_SCALE_MIN)
 		s = VIEW_SCALE_MIN;
 	if (s > VIEW_SCALE_MAX)
 		s = VIEW_SCALE_MAX;
@@ -52,7 +53,7 @@ double view_geom_scale(const struct view_geom *g)
 		s = g->zoom;
 		break;
 	}
-	return clamp_scale(g, s);
+	return clamp_scale(g, s, false);	/* the zoom was clamped when set */
 }
 
 void view_geom_page_px(const struct view_geom *g, uint32_t *w, uint32_t *h)
@@ -104,8 +105,8 @@ bool view_geom_zoom(struct view_geom *g, double factor)
 
 	if (old <= 0 || !(factor > 0))
 		return false;
-	s = clamp_scale(g, old * factor);
-	if (fabs(s - old) < 1e-9)
+	s = clamp_scale(g, old * factor, factor < 1);
+	if (fabs(s - old) < 1e-9 || (factor < 1 && s > old))
 		return false;
 	view_geom_page_px(g, &ow, &oh);
 	view_geom_place(g, &x, &y);
