@@ -3,7 +3,7 @@
 """Guest kmscube frames per second: vgi-gpu --virgl (vhost-user-gpu-pci,
 surfaceless llvmpipe, QEMU display) versus QEMU's built-in
 virtio-gpu-gl-pci with -display gtk,gl=on under Xvfb (llvmpipe), one run
-each, same guest, same kmscube -c N. Prints the figures and the ratio;
+each (alternating, --rounds times), same guest, same kmscube -c N. Prints the figures and the ratio;
 fails only when a guest fails, never on timing."""
 
 import argparse
@@ -42,7 +42,10 @@ rc=$?; grep -E 'renderer|Rendered' "$VGI_OUT/kmscube.txt" | tail -3; exit $rc
     submit = None
     if kind == 'vgi':
         log = g.tail(os.path.join(d, 'gpu-backend.log'), 20000)
-        sm = re.findall(r'virgl: stats: (.*)', log)
+        sm = re.findall(r'virgl: stats: (.*SUBMIT_3D.*)', log)
+        sm2 = re.findall(r'virgl: stats: (.*read-backs.*)', log)
+        if sm2:
+            sm = [(sm[-1] + '; ' if sm else '') + sm2[-1]]
         submit = sm[-1] if sm else None
     return {'frames': int(m.group(1)), 'secs': float(m.group(2)), 'fps': float(m.group(3)),
             'renderer': r[0] if r else '?', 'stats': stats, 'submit': submit}
@@ -53,6 +56,7 @@ def main():
     ap.add_argument('--build-dir')
     ap.add_argument('--frames', type=int, default=300)
     ap.add_argument('--timeout', type=float, default=280)
+    ap.add_argument('--rounds', type=int, default=2, help='alternating runs of each (the machine is shared)')
     args = ap.parse_args()
 
     def run():
@@ -63,21 +67,24 @@ def main():
         if os.path.isdir(out):
             shutil.rmtree(out)
         os.makedirs(out)
-        res = {}
-        for kind in ('vgi', 'builtin-gl'):
-            try:
-                res[kind] = run_one(kind, build, out, args.frames, args.timeout)
-            except vg.Skip as e:
-                print('%s: skipped: %s' % (kind, e))
-                continue
-            r = res[kind]
-            print('%-10s kmscube -c %d: %d frames in %.2f s = %.1f fps (guest GL renderer: %s)' % (
-                kind, args.frames, r['frames'], r['secs'], r['fps'], r['renderer']))
-            if r.get('submit'):
-                print('%-10s SUBMIT_3D of the guest\'s real command buffers: %s' % (kind, r['submit']))
-        if 'vgi' in res and 'builtin-gl' in res:
-            print('vgi-gpu --virgl / QEMU virtio-gpu-gl-pci (gtk,gl=on, Xvfb): %.2fx (target >= 1.0x)' % (
-                res['vgi']['fps'] / res['builtin-gl']['fps']))
+        res = {'vgi': [], 'builtin-gl': []}
+        for rnd in range(args.rounds):
+            for kind in ('vgi', 'builtin-gl'):
+                try:
+                    r = run_one(kind, build, os.path.join(out, str(rnd)), args.frames, args.timeout)
+                except vg.Skip as e:
+                    print('%s: skipped: %s' % (kind, e))
+                    continue
+                res[kind].append(r)
+                print('round %d %-10s kmscube -c %d: %d frames in %.2f s = %.1f fps (guest GL renderer: %s)' % (
+                    rnd + 1, kind, args.frames, r['frames'], r['secs'], r['fps'], r['renderer']))
+                if r.get('submit'):
+                    print('round %d %-10s SUBMIT_3D on the guest\'s real buffers: %s' % (rnd + 1, kind, r['submit']))
+        if res['vgi'] and res['builtin-gl']:
+            a = sum(r['fps'] for r in res['vgi']) / len(res['vgi'])
+            b = sum(r['fps'] for r in res['builtin-gl']) / len(res['builtin-gl'])
+            print('mean of %d: vgi-gpu --virgl %.1f fps, QEMU virtio-gpu-gl-pci (gtk,gl=on, Xvfb) %.1f fps: '
+                  '%.2fx (target >= 1.0x)' % (len(res['vgi']), a, b, a / b))
         return 0
     vg.test_main(run)
 

@@ -23,6 +23,7 @@ struct vres {
 	uint64_t pixels_charge;
 	bool stale;		/* read everything on the next get_image */
 	bool dirty;
+	uint64_t full_gen;	/* pixels were all current at this render generation (0: never) */
 	struct vgi_rect damage;	/* flushed since the last read-back (bounding box) */
 };
 
@@ -33,8 +34,10 @@ struct vrenderer {
 	uint8_t *submit_buf;	/* reused SUBMIT_3D copy, grows up to VGI_VIRGL_MAX_SUBMIT */
 	size_t submit_cap;
 	/* VGI_VIRGL_STATS=1: time of SUBMIT_3D in this handler and inside virglrenderer */
+	uint64_t gen;		/* bumped by everything that may change pixels (submits, uploads) */
 	bool stats;
 	uint64_t n_submit, submit_bytes, ns_handler, ns_virgl;
+	uint64_t n_read, read_bytes, ns_read, n_image;
 };
 
 static uint64_t now_ns(void)
@@ -89,6 +92,10 @@ static void vr_destroy(struct vgi_gpu_renderer *r)
 			 (unsigned long long)vr->n_submit, vr->submit_bytes / n, vr->ns_virgl / n / 1000.0,
 			 (vr->ns_handler - vr->ns_virgl) / n / 1000.0,
 			 vr->ns_virgl ? 100.0 * (vr->ns_handler - vr->ns_virgl) / vr->ns_virgl : 0.0);
+		vgi_info("virgl: stats: %llu images for pixel sinks, %llu read-backs of %.0f KiB average, %.2f ms each",
+			 (unsigned long long)vr->n_image, (unsigned long long)vr->n_read,
+			 vr->n_read ? vr->read_bytes / 1024.0 / vr->n_read : 0.0,
+			 vr->n_read ? vr->ns_read / 1e6 / vr->n_read : 0.0);
 	}
 	vgi_virgl_free(vr->v);
 	free(vr->submit_buf);
@@ -200,6 +207,7 @@ static void cmd_submit(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 	/* a copy: the guest may change its buffer while virglrenderer decodes */
 	vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, sizeof(c), vr->submit_buf, c.size);
 	uint64_t t1 = vr->stats ? now_ns() : 0;
+	vr->gen++;
 	uint32_t err = vgi_virgl_submit(vr->v, c.hdr.ctx_id, vr->submit_buf, c.size);
 	if (err != VIRTIO_GPU_RESP_OK_NODATA)
 		cmd->error = err;
@@ -222,11 +230,8 @@ static void cmd_transfer_3d(struct vrenderer *vr, struct vgi_gpu_cmd *cmd, bool 
 		cmd->error = err;
 		return;
 	}
-	if (to_host) {
-		struct vgi_gpu_resource *res = vgi_gpu_resource_find(vr->base.gpu, c.resource_id);
-		if (res && res->priv)
-			vres_of(res)->stale = true;
-	}
+	if (to_host)
+		vr->gen++;
 }
 
 static void cmd_capset_info(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
@@ -401,7 +406,7 @@ static uint32_t vr_transfer_to_host_2d(struct vgi_gpu_renderer *r, struct vgi_gp
 		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
 	uint32_t err = vgi_virgl_transfer_to_host_2d(to_vr(r)->v, res->id, rect, offset);
 	if (err == VIRTIO_GPU_RESP_OK_NODATA)
-		vres_of(res)->stale = true;
+		to_vr(r)->gen++;
 	return err == VIRTIO_GPU_RESP_OK_NODATA ? 0 : err;
 }
 
@@ -426,15 +431,30 @@ static bool vr_get_image(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *re
 		vs->pixels_charge = bytes;
 		vs->stale = true;
 	}
-	if (vs->stale) {
-		vs->damage = (struct vgi_rect){ 0, 0, res->width, res->height };
-		vs->dirty = true;
-	}
-	if (vs->dirty) {
-		const struct vgi_rect *d = &vs->damage;
-		if (vgi_virgl_read_rect(vr->v, res->id, d, vs->pixels + (size_t)d->y * stride + (size_t)d->x * 4,
+	/*
+	 * A new scanout (SET_SCANOUT: stale) needs everything, a flush only its
+	 * damage; nothing at all when no submit or upload happened since the
+	 * last full read (the kernel sends SET_SCANOUT then RESOURCE_FLUSH for
+	 * every page flip: one read-back per frame, not two).
+	 */
+	vr->n_image++;
+	if (vs->full_gen == vr->gen) {
+		vs->dirty = vs->stale = false;
+	} else if (vs->stale || vs->dirty) {
+		struct vgi_rect d = vs->damage;
+		if (vs->stale)
+			d = (struct vgi_rect){ 0, 0, res->width, res->height };
+		uint64_t t0 = vr->stats ? now_ns() : 0;
+		if (vgi_virgl_read_rect(vr->v, res->id, &d, vs->pixels + (size_t)d.y * stride + (size_t)d.x * 4,
 					stride) < 0)
 			return false;
+		if (vr->stats) {
+			vr->n_read++;
+			vr->read_bytes += (uint64_t)d.width * d.height * 4;
+			vr->ns_read += now_ns() - t0;
+		}
+		if (vs->stale)
+			vs->full_gen = vr->gen;
 		vs->dirty = vs->stale = false;
 	}
 	*img = (struct vgi_image){ .width = res->width, .height = res->height, .stride = stride,
@@ -500,6 +520,7 @@ struct vgi_gpu_renderer *vgi_gpu_renderer_virgl_new(struct vgi_gpu *gpu, const s
 	vr->base.gpu = gpu;
 	/* virglrenderer 0.10: one fence timeline (ring 0) per virgl context */
 	vr->context_init = true;
+	vr->gen = 1;
 	const char *st = getenv("VGI_VIRGL_STATS");
 	vr->stats = st && *st && strcmp(st, "0") != 0;
 	struct vgi_virgl_config vc = {
