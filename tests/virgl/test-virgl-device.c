@@ -404,6 +404,48 @@ static void test_2d_on_virgl(void **state)
 	assert_int_equal(vgi_gpu_resource_count(f->gpu), 0);
 }
 
+static void test_page_flip(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_gpu_ctx_create cc = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_CREATE, .ctx_id = 2 }, .nlen = 1 };
+	assert_int_equal(nodata(f, &cc, sizeof(cc)), VIRTIO_GPU_RESP_OK_NODATA);
+	create_rt(f, 20, 2);
+	create_rt(f, 21, 2);
+	uint32_t cs[64], n;
+	n = vgl_clear_cmds(cs, 20, 100, 1.0f, 0.0f, 0.0f);
+	assert_int_equal(submit(f, 2, cs, n, 0, 0, 0, true, NULL, NULL), VIRTIO_GPU_RESP_OK_NODATA);
+	n = vgl_clear_cmds(cs, 21, 100, 0.0f, 0.0f, 1.0f);
+	assert_int_equal(submit(f, 2, cs, n, 0, 0, 0, true, NULL, NULL), VIRTIO_GPU_RESP_OK_NODATA);
+	struct virtio_gpu_set_scanout so = { .hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT, .r = { 0, 0, W, H },
+					     .resource_id = 20 };
+	assert_int_equal(nodata(f, &so, sizeof(so)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(f->sink.px[3][3] & 0xffffff, 0xff0000);	/* a new scanout shows at once */
+	/* a page flip (same size): the pixels come with the flush, once */
+	unsigned before = f->sink.updates;
+	so.resource_id = 21;
+	assert_int_equal(nodata(f, &so, sizeof(so)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(f->sink.updates, before);
+	struct virtio_gpu_resource_flush fl = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_FLUSH, .r = { 0, 0, W, H },
+						.resource_id = 21 };
+	assert_int_equal(nodata(f, &fl, sizeof(fl)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(f->sink.updates, before + 1);
+	assert_int_equal(f->sink.px[3][3] & 0xffffff, 0x0000ff);
+	assert_int_equal(f->sink.px[H - 1][W - 1] & 0xffffff, 0x0000ff);
+	/* flip back: still correct although nothing was rendered in between */
+	so.resource_id = 20;
+	assert_int_equal(nodata(f, &so, sizeof(so)), VIRTIO_GPU_RESP_OK_NODATA);
+	fl.resource_id = 20;
+	assert_int_equal(nodata(f, &fl, sizeof(fl)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(f->sink.px[3][3] & 0xffffff, 0xff0000);
+	/* a different size is a new mode: shown at once again */
+	struct virtio_gpu_set_scanout half = { .hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT, .r = { 0, 0, W / 2, H / 2 },
+					       .resource_id = 21 };
+	before = f->sink.updates;
+	assert_int_equal(nodata(f, &half, sizeof(half)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(f->sink.updates, before + 1);
+	assert_int_equal(f->sink.px[3][3] & 0xffffff, 0x0000ff);
+}
+
 static void test_leftovers_freed(void **state)
 {
 	struct fx *f = *state;
@@ -424,6 +466,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_capsets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_render_fence_scanout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_2d_on_virgl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_page_flip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leftovers_freed, setup, teardown),
 	};
 	void *st = NULL;

@@ -35,6 +35,9 @@ struct vrenderer {
 	size_t submit_cap;
 	/* VGI_VIRGL_STATS=1: time of SUBMIT_3D in this handler and inside virglrenderer */
 	uint64_t gen;		/* bumped by everything that may change pixels (submits, uploads) */
+	/* what each scanout showed last (from SET_SCANOUT), to spot page flips */
+	struct { uint32_t w, h; bool on; } shown[VGI_MAX_SCANOUTS];
+	bool defer_image;	/* the SET_SCANOUT being processed is a page flip */
 	bool stats;
 	uint64_t n_submit, submit_bytes, ns_handler, ns_virgl;
 	uint64_t n_read, read_bytes, ns_read, n_image;
@@ -305,16 +308,31 @@ static void peek_flush(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 static void peek_set_scanout(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 {
 	struct virtio_gpu_set_scanout c;
-	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, &c, sizeof(c)) != sizeof(c))
+	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, &c, sizeof(c)) != sizeof(c) ||
+	    c.scanout_id >= VGI_MAX_SCANOUTS)
 		return;
 	struct vgi_gpu_resource *res = vgi_gpu_resource_find(vr->base.gpu, c.resource_id);
-	if (res && res->priv)
-		vres_of(res)->stale = true;
+	if (!res || !res->priv) {
+		vr->shown[c.scanout_id].on = false;
+		return;
+	}
+	vres_of(res)->stale = true;
+	/*
+	 * A page flip (same visible size as before): the spec makes content
+	 * visible with RESOURCE_FLUSH, and Linux sends one right after, so
+	 * the pixels go to sinks once, with the flush, not twice.
+	 */
+	vr->defer_image = vr->shown[c.scanout_id].on && vr->shown[c.scanout_id].w == c.r.width &&
+			  vr->shown[c.scanout_id].h == c.r.height;
+	vr->shown[c.scanout_id].on = true;
+	vr->shown[c.scanout_id].w = c.r.width;
+	vr->shown[c.scanout_id].h = c.r.height;
 }
 
 static bool vr_process_cmd(struct vgi_gpu_renderer *r, struct vgi_gpu_cmd *cmd)
 {
 	struct vrenderer *vr = to_vr(r);
+	vr->defer_image = false;
 	switch (cmd->hdr.type) {
 	case VIRTIO_GPU_CMD_CTX_CREATE: cmd_ctx_create(vr, cmd); return true;
 	case VIRTIO_GPU_CMD_CTX_DESTROY: {
@@ -437,6 +455,10 @@ static bool vr_get_image(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *re
 	 * last full read (the kernel sends SET_SCANOUT then RESOURCE_FLUSH for
 	 * every page flip: one read-back per frame, not two).
 	 */
+	if (vr->defer_image) {
+		vr->defer_image = false;	/* the flush that follows brings the pixels */
+		return false;
+	}
 	vr->n_image++;
 	if (vs->full_gen == vr->gen) {
 		vs->dirty = vs->stale = false;
