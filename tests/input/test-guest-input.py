@@ -134,13 +134,32 @@ exit $((rk + rm))
     return 0
 
 
+def check_bench():
+    build, src, vi = paths()
+    bench = os.path.join(build, 'tests', 'input', 'bench-evdev')
+    if not os.access(bench, os.X_OK):
+        raise Skip('bench-evdev not built (needs libevdev)')
+    pipe_bench = os.path.join(build, 'tests', 'input', 'bench-input')
+    # the pipe benchmark too, on the same emulated CPU, to see what evdev itself costs
+    script = '%s > "$VGI_OUT/bench.txt" 2>&1 && %s >> "$VGI_OUT/bench.txt" 2>&1\n' % (bench, pipe_bench)
+    with Guest(out_dir('bench'), script=script, timeout=280) as g:
+        rc = g.wait()
+        out = g.read('bench.txt')
+    print(out)
+    print('(inside a TCG guest: emulated CPU, figures far below the host\'s)')
+    assert rc == 0, 'bench-evdev failed (rc %s)' % rc
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--check', choices=['grab', 'replay'], required=True)
+    ap.add_argument('--check', choices=['grab', 'replay', 'bench'], required=True)
     ap.add_argument('combos', nargs='*')
     args = ap.parse_args()
     if args.check == 'grab':
         vgiguest.test_main(lambda: check_grab(args.combos))
+    elif args.check == 'bench':
+        vgiguest.test_main(check_bench)
     else:
         vgiguest.test_main(check_replay)
 
