@@ -121,6 +121,14 @@ static void test_option_errors(void **state)
 	char spec[400];
 	snprintf(spec, sizeof(spec), "spice,port=5999,password-file=%s", pw);
 	assert_int_equal(vgi_display_sink_new(spec, NULL, &sink), -ENOENT);
+
+	/* a port in use: a clear error, and the first server keeps working */
+	struct vgi_display_sink first;
+	int port = st_free_port();
+	snprintf(spec, sizeof(spec), "spice,port=%d,disable-ticketing", port);
+	assert_int_equal(vgi_display_sink_new(spec, NULL, &first), 0);
+	assert_int_equal(vgi_display_sink_new(spec, NULL, &sink), -EADDRINUSE);
+	first.ops->destroy(first.sink);
 }
 
 /* Full frame, then two damage updates from a different frame: the client sees the merge. */
