@@ -98,18 +98,36 @@ static bool r2d_get_image(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *r
 
 static bool r2d_cursor_image(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, uint32_t *pixels)
 {
-	pixman_image_t *src = res->priv, *dst;
+	pixman_image_t *img = res->priv, *src, *dst;
+	pixman_format_code_t fmt;
 
-	if (!src || res->width != VGI_CURSOR_SIZE || res->height != VGI_CURSOR_SIZE)
+	if (!img || res->width != VGI_CURSOR_SIZE || res->height != VGI_CURSOR_SIZE)
 		return false;
+	/*
+	 * Cursor words carry alpha even in an X format: Linux creates every
+	 * dumb buffer, cursors included, as XRGB8888. Read the same bits
+	 * through the matching alpha format, as QEMU passes the raw words.
+	 */
+	fmt = pixman_image_get_format(img);
+	switch (fmt) {
+	case PIXMAN_x8r8g8b8: fmt = PIXMAN_a8r8g8b8; break;
+	case PIXMAN_b8g8r8x8: fmt = PIXMAN_b8g8r8a8; break;
+	case PIXMAN_x8b8g8r8: fmt = PIXMAN_a8b8g8r8; break;
+	case PIXMAN_r8g8b8x8: fmt = PIXMAN_r8g8b8a8; break;
+	default: break;
+	}
+	src = pixman_image_create_bits(fmt, VGI_CURSOR_SIZE, VGI_CURSOR_SIZE, pixman_image_get_data(img),
+				       pixman_image_get_stride(img));
 	dst = pixman_image_create_bits(PIXMAN_a8r8g8b8, VGI_CURSOR_SIZE, VGI_CURSOR_SIZE, pixels,
 				       VGI_CURSOR_SIZE * 4);
-	if (!dst)
-		return false;
-	pixman_image_composite32(PIXMAN_OP_SRC, src, NULL, dst, 0, 0, 0, 0, 0, 0, VGI_CURSOR_SIZE,
-				 VGI_CURSOR_SIZE);
-	pixman_image_unref(dst);
-	return true;
+	if (src && dst)
+		pixman_image_composite32(PIXMAN_OP_SRC, src, NULL, dst, 0, 0, 0, 0, 0, 0, VGI_CURSOR_SIZE,
+					 VGI_CURSOR_SIZE);
+	if (src)
+		pixman_image_unref(src);
+	if (dst)
+		pixman_image_unref(dst);
+	return src && dst;
 }
 
 static void r2d_destroy(struct vgi_gpu_renderer *r)

@@ -873,6 +873,25 @@ static void test_cursor(void **state)
 	assert_int_equal(f->rec.cursors[1], 1);
 	assert_int_equal(f->rec.cursor_px[5], 0xffff0000u);
 
+	/*
+	 * Linux makes every dumb buffer XRGB8888, cursors too: the words'
+	 * top byte is still the cursor's alpha (regression: it was forced
+	 * to 0xff, turning transparent pixels opaque black).
+	 */
+	{
+		struct gg_fb *xrgb = gg_fb_new(f->gg, 53, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 64, 64);
+
+		for (uint32_t y = 0; y < 64; y++)
+			for (uint32_t x = 0; x < 64; x++)
+				gg_fb_put(f->gg, xrgb, x, y, y < 32 ? 0x00000000u : 0x80402010u);
+		assert_int_equal(gg_transfer_2d(f->gg, 53, 0, 0, 0, 64, 64), OK);
+		gg_update_cursor(f->gg, 1, 53, 1, 1, 0, 0);
+		assert_int_equal(f->rec.cursor_px[0], 0x00000000u);
+		assert_int_equal(f->rec.cursor_px[40 * 64 + 3], 0x80402010u);
+		assert_int_equal(gg_unref(f->gg, 53), OK);
+		gg_fb_free(f->gg, xrgb);
+	}
+
 	/* wrong size or unknown resource: the image stays */
 	gg_update_cursor(f->gg, 0, 51, 1, 2, 0, 0);
 	assert_false(f->rec.cursor[0].image_changed);
