@@ -136,6 +136,9 @@ int main(int argc, char **argv)
 		s.ops->update(s.sink, 0, &r[i], &img);
 		run_loop(i == 1 ? 0 : 150);	/* two damages in one frame once */
 	}
+	/* a second client while this one is DRM master: refused with a clear error */
+	fails += expect_error("drm,card=/dev/dri/card0,vt=off", -EACCES);
+
 	/* the hardware cursor (plane or legacy): not in the screendump, seen by QEMU's VNC server */
 	for (uint32_t i = 0; i < 64 * 64; i++)
 		cursor[i] = cursor_pixel(i % 64, i / 64);
