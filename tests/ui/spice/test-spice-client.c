@@ -296,6 +296,74 @@ static void test_unix_socket(void **state)
 	free(px);
 }
 
+/* Calls a device could make in a bad moment or with bad values: no crash, no leak, still serving. */
+static void test_hostile_calls(void **state)
+{
+	const uint32_t w = 100, h = 80;
+	uint32_t *px = calloc(w * h, 4), cursor[64 * 64] = { 0 };
+	int port = st_free_port();
+	struct vgi_display_sink s = new_sink("spice,port=%d,disable-ticketing", port);
+	struct vgi_image img = { .width = w, .height = h, .stride = w * 4, .format = DRM_FORMAT_XRGB8888, .data = px };
+	struct vgi_rect huge = { 0xfffffff0u, 0xfffffff0u, 0x20, 0x20 }, all = { 0, 0, 0xffffffffu, 0xffffffffu };
+	struct vgi_rect zero = { 5, 5, 0, 0 }, r = { 0, 0, w, h };
+	struct vgi_scanout so = { .enabled = true, .width = w, .height = h, .format = DRM_FORMAT_XRGB8888 };
+	struct vgi_cursor c = { .visible = true, .x = INT32_MAX, .y = INT32_MIN, .hot_x = 1000, .hot_y = 1000,
+				.image_changed = true, .pixels = NULL };
+	char args[64], out[300], err[300];
+
+	s.ops->update(s.sink, 0, &r, &img);	/* before any scanout */
+	s.ops->update(s.sink, 3, &r, &img);	/* another scanout */
+	s.ops->cursor(s.sink, 0, &c);		/* image_changed without pixels */
+	so.width = 0;
+	s.ops->scanout(s.sink, 0, &so);
+	so.width = 1u << 20;
+	s.ops->scanout(s.sink, 0, &so);
+	so.width = w;
+	so.format = 0x12345678;
+	s.ops->scanout(s.sink, 0, &so);
+	s.ops->update(s.sink, 0, &r, &img);
+	so.format = DRM_FORMAT_XRGB8888;
+	s.ops->scanout(s.sink, 0, &so);
+	s.ops->update(s.sink, 0, &huge, &img);
+	s.ops->update(s.sink, 0, &all, &img);
+	s.ops->update(s.sink, 0, &zero, &img);
+	img.format = 0x12345678;
+	s.ops->update(s.sink, 0, &r, &img);
+	img.format = DRM_FORMAT_XRGB8888;
+	img.stride = 4;		/* shorter than a row */
+	s.ops->update(s.sink, 0, &r, &img);
+	img.stride = w * 4;
+	img.width = w * 2;	/* bigger than the scanout: clipped */
+	img.stride = w * 4 * 2;
+	uint32_t *big = calloc((size_t)w * 2 * h, 4);
+	img.data = big;
+	s.ops->update(s.sink, 0, &all, &img);
+	c.pixels = cursor;
+	s.ops->cursor(s.sink, 0, &c);
+	for (int i = 0; i < 200; i++) {	/* many moves with no client: coalesced, bounded */
+		struct vgi_cursor m = { .visible = true, .x = i, .y = i };
+
+		s.ops->cursor(s.sink, 0, &m);
+	}
+	for (int i = 0; i < 500; i++)	/* many updates: merged when the worker lags */
+		s.ops->update(s.sink, 0, &all, &img);
+	so.enabled = false;
+	s.ops->scanout(s.sink, 0, &so);
+	s.ops->update(s.sink, 0, &r, &img);
+	so.enabled = true;
+	s.ops->scanout(s.sink, 0, &so);
+	/* still serves a picture: the last full update of zeros */
+	s.ops->update(s.sink, 0, &all, &img);
+	snprintf(args, sizeof(args), "-h 127.0.0.1 -p %d", port);
+	snprintf(out, sizeof(out), "%s/hostile.ppm", tmpdir);
+	snprintf(err, sizeof(err), "%s/hostile.err", tmpdir);
+	assert_int_equal(screenshot(args, out, err), 0);
+	assert_ppm_equals(out, px, w, h);
+	s.ops->destroy(s.sink);
+	free(px);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_format_and_resize),
 		cmocka_unit_test(test_password),
 		cmocka_unit_test(test_unix_socket),
+		cmocka_unit_test(test_hostile_calls),
 	};
 	char *path = g_find_program_in_path("spicy-screenshot");
 	int ret;
