@@ -18,7 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <pty.h>
 #include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -341,7 +346,10 @@ static void check_ref(GdkPixbuf *got, const char *name)
 	long total = (long)gdk_pixbuf_get_width(got) * gdk_pixbuf_get_height(got);
 
 	if (getenv("VGI_VIEW_UPDATE")) {
-		g_mkdir_with_parents(g_path_get_dirname(p), 0755);
+		char *rdir = g_path_get_dirname(p);
+
+		g_mkdir_with_parents(rdir, 0755);
+		g_free(rdir);
 		gdk_pixbuf_save(got, p, "png", NULL, "compression", "9", NULL);
 		print_message("  wrote %s\n", p);
 	}
@@ -462,6 +470,97 @@ static void test_terminal_keys(void **state)
 	g_free(pdf);
 }
 
+static int log_frames(const char *path)
+{
+	gchar *text = NULL;
+	int n = 0;
+
+	if (g_file_get_contents(path, &text, NULL, NULL))
+		for (const char *t = text; (t = strstr(t, "frame ")); t++)
+			n++;
+	g_free(text);
+	return n;
+}
+
+/* Wait (draining the terminal's output) until the frames log has n lines. */
+static bool wait_log_frames(int master, const char *path, int n)
+{
+	for (int i = 0; i < 600; i++) {
+		struct pollfd p = { .fd = master, .events = POLLIN };
+		char buf[512];
+
+		if (log_frames(path) >= n)
+			return true;
+		if (poll(&p, 1, 50) > 0 && read(master, buf, sizeof(buf)) <= 0)
+			return log_frames(path) >= n;
+	}
+	return false;
+}
+
+/* ---- keys from a real terminal (a pty): raw mode while shown, restored on exit ---- */
+static void test_tty_raw_mode(void **state)
+{
+	char *pdf = work_file("doc.pdf"), *dir = work_file("tty"), *log = work_file("tty.log"), *stty = work_file("tty.stty");
+	char *cmd = g_strdup_printf("stty icanon echo; exec 2>/dev/null; %s --no-evdev --display headless,dir=%s --size 400x300 "
+				    "--frames-log %s %s; echo status $? > %s.status; stty -a > %s",
+				    viewer, dir, log, pdf, stty, stty);
+	struct termios t;
+	int master, status = 0;
+	pid_t pid = forkpty(&master, NULL, NULL, NULL);
+	gchar *text = NULL, *st = g_strconcat(stty, ".status", NULL);
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	assert_true(wait_log_frames(master, log, 1));
+	/* the terminal is in raw mode (no line editing, no echo) while vgi-view runs */
+	assert_int_equal(tcgetattr(master, &t), 0);
+	assert_false(t.c_lflag & ICANON);
+	assert_false(t.c_lflag & ECHO);
+	assert_int_equal(write(master, "j", 1), 1);
+	assert_true(wait_log_frames(master, log, 2));
+	assert_int_equal(write(master, "\033[6~", 4), 4);
+	assert_true(wait_log_frames(master, log, 3));
+	assert_int_equal(write(master, "\033[5~", 4), 4);
+	assert_true(wait_log_frames(master, log, 4));
+	/* a lone Esc quits (after the escape-sequence timeout) */
+	assert_int_equal(write(master, "\033", 1), 1);
+	for (int i = 0; i < 400; i++) {
+		struct pollfd p = { .fd = master, .events = POLLIN };
+		char buf[512];
+
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		if (poll(&p, 1, 50) > 0 && read(master, buf, sizeof(buf)) <= 0)
+			usleep(50000);
+		if (i == 399) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fail_msg("vgi-view did not quit on Esc");
+		}
+	}
+	close(master);
+	assert_true(g_file_get_contents(st, &text, NULL, NULL));
+	assert_string_equal(text, "status 0\n");
+	g_free(text);
+	assert_true(g_file_get_contents(stty, &text, NULL, NULL));
+	print_message("  frames %d; terminal after exit: %s\n", log_frames(log), strstr(text, "-icanon") ? "-icanon (raw)" : "icanon (restored)");
+	/* restored: line editing and echo are back */
+	assert_non_null(strstr(text, " icanon"));
+	assert_null(strstr(text, "-icanon"));
+	assert_null(strstr(text, "-echo "));
+	assert_int_equal(log_frames(log), 4);
+	g_free(text);
+	g_free(st);
+	g_free(cmd);
+	g_free(pdf);
+	g_free(dir);
+	g_free(log);
+	g_free(stty);
+}
+
 /* ---- images: zoom in on the pattern, pan, exact pixels ---- */
 static void test_image_zoom(void **state)
 {
@@ -531,7 +630,10 @@ static void test_corrupt(void **state)
 		char *base = g_path_get_basename(p), *name = g_strconcat("bad-", base, NULL);
 		/* the broken file first, then a good one; j shows the good one if the broken one was shown */
 		struct run r = run_viewer(name, NULL, "160x120", "--keys", "j j q", p, good, NULL);
-		bool was_shown = strstr(r.log, "frame 0 file=") && strstr(log_line(&r, 0), base);
+		char *first = log_line(&r, 0);
+		bool was_shown = strstr(first, "frame 0 file=") && strstr(first, base);
+
+		g_free(first);
 
 		if (r.status != 0)
 			fail_msg("%s: vgi-view ended with status %d:\n%s", base, r.status, r.err);
@@ -581,7 +683,10 @@ static void save_screenshot(GdkPixbuf *pb, const char *name)
 	if (getenv("VGI_VIEW_UPDATE")) {
 		char *sp = g_build_filename(srcdir, "tests", "view", "screenshots", name, NULL);
 
-		g_mkdir_with_parents(g_path_get_dirname(sp), 0755);
+		char *d = g_path_get_dirname(sp);
+
+		g_mkdir_with_parents(d, 0755);
+		g_free(d);
 		gdk_pixbuf_save(pb, sp, "png", NULL, "compression", "9", NULL);
 		print_message("  wrote %s\n", sp);
 		g_free(sp);
@@ -668,6 +773,7 @@ int main(void)
 		cmocka_unit_test(test_files_and_slideshow),
 		cmocka_unit_test(test_pdf_keys),
 		cmocka_unit_test(test_terminal_keys),
+		cmocka_unit_test(test_tty_raw_mode),
 		cmocka_unit_test(test_image_zoom),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_screenshots),
