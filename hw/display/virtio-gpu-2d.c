@@ -75,8 +75,7 @@ static uint32_t r2d_transfer(struct vgi_gpu_renderer *r, struct vgi_gpu_resource
 
 		ok = vgi_gpu_backing_read(res, offset, dst, bytes, bytes >= STREAM_MIN);
 	} else {
-		for (uint32_t h = 0; h < rect->height && ok; h++)
-			ok = vgi_gpu_backing_read(res, offset + (uint64_t)h * stride, dst + h * stride, row, false);
+		ok = vgi_gpu_backing_read_rows(res, offset, stride, row, rect->height, dst, stride);
 	}
 	/* the core checked the range against the backing: failing here is a bug */
 	return ok ? 0 : VIRTIO_GPU_RESP_ERR_UNSPEC;

@@ -100,8 +100,9 @@ struct vgi_gpu_resource {
 	unsigned niov;
 	uint64_t *run_start;		/* niov + 1: offset of iov[i] in the backing, last = backing_size */
 	uint32_t *page_run;		/* per 4 KiB of backing: the run holding its first byte */
+	uint8_t **page_host;		/* per 4 KiB of backing: its host address if one run holds all of it, else NULL */
 	uint64_t backing_size;
-	uint64_t backing_charge;	/* hostmem charged for entries, iov, run_start, page_run */
+	uint64_t backing_charge;	/* hostmem charged for entries, iov, run_start, page_run, page_host */
 	void *priv;			/* the renderer's */
 	struct vgi_gpu_resource *hnext;	/* hash chain */
 };
@@ -174,11 +175,20 @@ void vgi_gpu_resource_destroy(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
 
 /*
  * Copy len bytes at offset of res's backing to dst; false if out of range
- * (nothing copied). One O(1) lookup (page index, then a binary search among
- * the runs inside that page) per call, then run by run. stream: use
- * non-temporal stores (large copies the CPU will not read back soon).
+ * (nothing copied). Per 4 KiB page touched, one load of its host address
+ * (pages that one run covers), else a page-index lookup and a binary search
+ * among the runs inside that page. stream: run by run with non-temporal
+ * stores (large copies the CPU will not read back soon).
  */
 bool vgi_gpu_backing_read(const struct vgi_gpu_resource *res, uint64_t offset, void *dst, size_t len, bool stream);
+/*
+ * rows rows of row_len bytes, src_stride apart in the backing from offset,
+ * to dst_stride apart at dst; the source of the rows ahead is prefetched
+ * (their pages are anywhere). false if any byte is outside the backing
+ * (nothing copied).
+ */
+bool vgi_gpu_backing_read_rows(const struct vgi_gpu_resource *res, uint64_t offset, uint64_t src_stride,
+			       size_t row_len, uint32_t rows, uint8_t *dst, size_t dst_stride);
 
 /* The scanout res is shown on changed (pixels or GL texture): tell the sinks, damage in resource coords. */
 void vgi_gpu_resource_damage(struct vgi_gpu *gpu, struct vgi_gpu_resource *res, const struct vgi_rect *damage);

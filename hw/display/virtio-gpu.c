@@ -302,10 +302,12 @@ static void backing_free(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
 	free(res->iov);
 	free(res->run_start);
 	free(res->page_run);
+	free(res->page_host);
 	res->entries = NULL;
 	res->iov = NULL;
 	res->run_start = NULL;
 	res->page_run = NULL;
+	res->page_host = NULL;
 	res->nentries = 0;
 	res->niov = 0;
 	res->backing_size = 0;
@@ -413,6 +415,64 @@ static void copy_stream(uint8_t *d, const uint8_t *s, size_t n, const uint8_t *p
 #define stream_fence() do { } while (0)
 #endif
 
+/*
+ * libc's memcpy: the sizes here are bounded by a page, and GCC would
+ * otherwise inline them as "rep movs", much slower from cold memory.
+ */
+__attribute__((noinline, noipa)) static void copy_bytes(uint8_t *d, const uint8_t *s, size_t n)
+{
+	memcpy(d, s, n);
+}
+
+/* Copy len bytes at offset (range already checked) page by page through the direct map. */
+static void copy_pages(const struct vgi_gpu_resource *res, uint64_t offset, uint8_t *d, size_t len)
+{
+	while (len) {
+		uint64_t p = offset >> PAGE_SHIFT;
+		size_t in = (size_t)(offset & ((1u << PAGE_SHIFT) - 1));
+		size_t n = (1u << PAGE_SHIFT) - in;
+
+		if (n > len)
+			n = len;
+		if (res->page_host[p]) {
+			copy_bytes(d, res->page_host[p] + in, n);
+		} else {
+			/* several runs in this page: run by run */
+			unsigned i = run_find(res, offset);
+			size_t left = n;
+			uint64_t o = offset;
+
+			while (left) {
+				size_t at = (size_t)(o - res->run_start[i]), k = res->iov[i].iov_len - at;
+
+				if (k > left)
+					k = left;
+				copy_bytes(d + (n - left), (const uint8_t *)res->iov[i].iov_base + at, k);
+				left -= k;
+				o += k;
+				i++;
+			}
+		}
+		d += n;
+		offset += n;
+		len -= n;
+	}
+}
+
+/* Start loading the first lines of [offset, offset + len) (range already checked). */
+static void prefetch_backing(const struct vgi_gpu_resource *res, uint64_t offset, size_t len)
+{
+	const uint8_t *h = res->page_host[offset >> PAGE_SHIFT];
+	size_t in = (size_t)(offset & ((1u << PAGE_SHIFT) - 1)), end = in + (len < 512 ? len : 512);
+
+	if (!h)
+		return;
+	if (end > (1u << PAGE_SHIFT))
+		end = 1u << PAGE_SHIFT;
+	for (size_t o = in & ~(size_t)63; o < end; o += 64)
+		__builtin_prefetch(h + o);
+}
+
 bool vgi_gpu_backing_read(const struct vgi_gpu_resource *res, uint64_t offset, void *dst, size_t len, bool stream)
 {
 	uint8_t *d = dst;
@@ -423,31 +483,55 @@ bool vgi_gpu_backing_read(const struct vgi_gpu_resource *res, uint64_t offset, v
 		return false;
 	if (len == 0)
 		return true;
+	if (!stream) {
+		copy_pages(res, offset, d, len);
+		return true;
+	}
 	i = run_find(res, offset);
 	within = offset - res->run_start[i];
 	while (len) {
 		size_t n = res->iov[i].iov_len - within;
 		const uint8_t *s = (const uint8_t *)res->iov[i].iov_base + within;
+		bool more;
+		size_t pf_len;
 
 		if (n > len)
 			n = len;
-		if (stream) {
-			bool more = i + 1 < res->niov && n < len;
-			size_t pf_len = more ? res->iov[i + 1].iov_len : 0;
-
-			if (pf_len > len - n)
-				pf_len = len - n;
-			copy_stream(d, s, n, more ? res->iov[i + 1].iov_base : NULL, pf_len);
-		} else {
-			memcpy(d, s, n);
-		}
+		more = i + 1 < res->niov && n < len;
+		pf_len = more ? res->iov[i + 1].iov_len : 0;
+		if (pf_len > len - n)
+			pf_len = len - n;
+		copy_stream(d, s, n, more ? res->iov[i + 1].iov_base : NULL, pf_len);
 		d += n;
 		len -= n;
 		within = 0;
 		i++;
 	}
-	if (stream)
-		stream_fence();
+	stream_fence();
+	return true;
+}
+
+bool vgi_gpu_backing_read_rows(const struct vgi_gpu_resource *res, uint64_t offset, uint64_t src_stride,
+			       size_t row_len, uint32_t rows, uint8_t *dst, size_t dst_stride)
+{
+	enum { AHEAD = 4 };	/* rows prefetched ahead: their pages are anywhere */
+	uint64_t span;
+
+	if (!res->iov || rows == 0 || row_len == 0)
+		return res->iov != NULL;
+	/* the last byte of the last row, in 64-bit without overflow */
+	if (src_stride && rows - 1 > (UINT64_MAX - row_len) / src_stride)
+		return false;
+	span = src_stride * (rows - 1) + row_len;
+	if (offset > res->backing_size || span > res->backing_size - offset)
+		return false;
+	for (uint32_t r = 0; r < rows && r < AHEAD; r++)
+		prefetch_backing(res, offset + src_stride * r, row_len);
+	for (uint32_t r = 0; r < rows; r++) {
+		if (r + AHEAD < rows)
+			prefetch_backing(res, offset + src_stride * (r + AHEAD), row_len);
+		copy_pages(res, offset + src_stride * r, dst + dst_stride * r, row_len);
+	}
 	return true;
 }
 
@@ -530,6 +614,22 @@ static uint32_t backing_map(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
 		while (res->run_start[r + 1] <= p << PAGE_SHIFT)
 			r++;
 		res->page_run[p] = (uint32_t)r;
+	}
+	/* and the direct map of pages that lie in one run (almost all of them) */
+	if (!backing_charge(gpu, res, npages * sizeof(uint8_t *)))
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	res->page_host = malloc(npages * sizeof(uint8_t *));
+	if (!res->page_host)
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	for (uint64_t p = 0; p < npages; p++) {
+		uint64_t first = p << PAGE_SHIFT, end = (p + 1) << PAGE_SHIFT;
+		uint32_t r = res->page_run[p];
+
+		if (end > total)
+			end = total;
+		res->page_host[p] = res->run_start[r + 1] >= end
+					    ? (uint8_t *)iov[r].iov_base + (first - res->run_start[r])
+					    : NULL;
 	}
 	return 0;
 }
