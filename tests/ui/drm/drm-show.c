@@ -7,6 +7,7 @@
  * Frames: vgiguest.pattern_rgb(x, y, seed); cursor: vgiguest.cursor_rgba.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,31 @@ int main(int argc, char **argv)
 	struct vgi_rect full = { 0, 0, mode_w, mode_h };
 	struct vgi_rect r[3] = { { 10, 20, 64, 64 }, { 300, 200, 100, 50 }, { mode_w - 50, mode_h - 30, 100, 100 } };
 
+	/* hostile calls first: none may crash or disturb what follows */
+	{
+		struct vgi_rect huge = { 0xfffffff0u, 0xfffffff0u, 0x20, 0x20 };
+		struct vgi_rect all = { 0, 0, 0xffffffffu, 0xffffffffu };
+		struct vgi_image bad = img;
+		struct vgi_scanout big = so;
+		struct vgi_cursor nc = { .visible = true, .x = INT32_MAX, .y = INT32_MIN, .hot_x = 999,
+					 .hot_y = 999, .image_changed = true, .pixels = NULL };
+
+		s.ops->update(s.sink, 0, &full, &img);	/* before the scanout is set */
+		s.ops->update(s.sink, 5, &full, &img);
+		s.ops->cursor(s.sink, 0, &nc);
+		big.width = big.height = 1u << 20;
+		s.ops->scanout(s.sink, 0, &big);
+		s.ops->update(s.sink, 0, &all, &img);
+		s.ops->update(s.sink, 0, &huge, &img);
+		bad.format = 0x12345678;
+		s.ops->update(s.sink, 0, &full, &bad);
+		bad = img;
+		bad.stride = 4;
+		s.ops->update(s.sink, 0, &full, &bad);
+		big.enabled = false;
+		s.ops->scanout(s.sink, 0, &big);
+		run_loop(100);
+	}
 	s.ops->scanout(s.sink, 0, &so);
 	s.ops->update(s.sink, 0, &full, &img);
 	run_loop(200);
