@@ -51,8 +51,10 @@
  * vgi_gpu_hostmem_charge() (res->hostmem is released by the core on
  * destroy, so add what you charge to it). Backing (res->iov/niov/
  * backing_size) is mapped by the core before attach_backing is called and
- * unmapped after detach_backing; vgi_gpu_backing_read() copies out of it in
- * O(log runs) per call.
+ * unmapped after detach_backing; vgi_gpu_backing_read() and
+ * vgi_gpu_backing_read_rows() copy out of it with one table load per 4 KiB
+ * page touched (a per-page direct map built at attach time), never a walk
+ * of the iovec list.
  *
  * Pixels to sinks: the core asks get_image() for a CPU view of a whole
  * resource (2D: the pixman image; 3D: a read back into a buffer the
