@@ -303,6 +303,29 @@ static void test_files_and_slideshow(void **state)
 		g_free(logs[0]);
 		g_free(logs[1]);
 	}
+	/* outputs that cannot be opened: a clear error, status 1 */
+	{
+		static const struct {
+			const char *spec, *msg;
+		} bad[] = {
+			{ "drm,card=/dev/dri/card97,vt=off", "cannot open the DRM display" },
+			{ "drm,colour=blue", "unknown option 'colour'" },
+			{ "nosuchdisplay", "cannot open the display 'nosuchdisplay'" },
+		};
+
+		for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char *argv[] = { (char *)viewer, "--display", (char *)bad[i].spec, a, NULL };
+			char *err = NULL;
+			int status = 0;
+
+			assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDIN_FROM_DEV_NULL | G_SPAWN_STDOUT_TO_DEV_NULL,
+						 NULL, NULL, NULL, &err, &status, NULL));
+			print_message("  --display %s: %s", bad[i].spec, err);
+			assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+			assert_non_null(strstr(err, bad[i].msg));
+			g_free(err);
+		}
+	}
 	g_free(a);
 	g_free(b);
 	g_free(c);

@@ -834,7 +834,7 @@ static int output_start(struct viewer *v, const char *spec, uint32_t w, uint32_t
 	ret = vgi_display_sink_new(s ? s : spec, &host, &v->sink);
 	g_free(s);
 	if (ret < 0) {
-		fprintf(stderr, "vgi-view: cannot open the display '%s': %s (built: %s drm)\n", spec, strerror(-ret),
+		fprintf(stderr, "vgi-view: cannot open the display '%s': %s (built in: %s)\n", spec, strerror(-ret),
 			vgi_display_sink_names());
 		return ret;
 	}
