@@ -29,6 +29,8 @@
 #include <X11/extensions/Xfixes.h>
 #endif
 #ifdef TEST_SDL
+#include <SDL.h>
+
 #include "sdl2-sink.h"
 #endif
 
@@ -515,15 +517,17 @@ static void test_two_scanouts(void **state)
 #else
 	const char *shot_id = NULL;
 #endif
-	for (int i = 0; i < 5; i++) {	/* give a window manager-less resize a moment */
+	bool found = false;
+
+	for (int i = 0; i < 5 && !found; i++) {	/* give a window manager-less resize a moment */
+		if (i) {
+			shot_free(&s);
+			pump_ms(300);
+		}
 		assert_int_equal(shot_id ? shot_take_window(&s, shot_id) : shot_take(&s), 0);
-		if (shot_find(&s, img1, W1, H1, W1, &ox, &oy))
-			break;
-		shot_free(&s);
-		pump_ms(300);
+		found = shot_find(&s, img1, W1, H1, W1, &ox, &oy);
 	}
-	assert_int_equal(shot_id ? shot_take_window(&s, shot_id) : shot_take(&s), 0);
-	if (!shot_find(&s, img1, W1, H1, W1, &ox, &oy)) {
+	if (!found) {
 		shot_save_ppm(&s, "two-scanouts-failed-" SINK_NAME ".ppm");
 		fail_msg("scanout 1 not on screen (see two-scanouts-failed.ppm)");
 	}
@@ -590,6 +594,12 @@ static void test_gl_pixels(void **state)
 
 	teardown(NULL);
 	assert_int_equal(vgi_display_sink_new("sdl,gl=on", &host, &sink), 0);
+	/*
+	 * Keep the GL driver loaded to the end of the process: Mesa's one-time
+	 * allocations then show up under its own name in leak reports (suppressed)
+	 * instead of as an unknown, unloaded module.
+	 */
+	SDL_GL_LoadLibrary(NULL);
 	sink.ops->scanout(sink.sink, 0, &sc);
 	for (int y = 0; y < H; y++)
 		for (int x = 0; x < W; x++)

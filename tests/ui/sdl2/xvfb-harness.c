@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -70,6 +71,7 @@ int xvfb_start(struct xvfb *x, int w, int h)
 		if (pid == 0) {
 			int null = open("/dev/null", O_RDWR);
 
+			prctl(PR_SET_PDEATHSIG, SIGTERM);	/* no stray X server if the test dies */
 			close(fds[0]);
 			dup2(null, 0);
 			dup2(null, 1);
