@@ -1053,8 +1053,9 @@ void vgi_drm_display_cursor(struct vgi_drm_display *d, const struct vgi_cursor *
 				       d->cursor_pixels + y * CURSOR_DIM, CURSOR_DIM * 4);
 	}
 	d->cursor_visible = c->visible;
-	d->cursor_x = c->x;
-	d->cursor_y = c->y;
+	/* far off screen is as good as anywhere off screen, and keeps x - hot_x in range */
+	d->cursor_x = c->x < -(1 << 20) ? -(1 << 20) : c->x > (1 << 20) ? (1 << 20) : c->x;
+	d->cursor_y = c->y < -(1 << 20) ? -(1 << 20) : c->y > (1 << 20) ? (1 << 20) : c->y;
 	switch (d->cursor_kind) {
 	case CURSOR_LEGACY:
 		if (d->active && legacy_cursor_update(d, image))

@@ -67,7 +67,8 @@ static void drm_sink_update(void *opaque, uint32_t id, const struct vgi_rect *da
 	if (id != 0 || !s->enabled)
 		return;
 	if (vgi_drm_display_present(s->d, img, damage, 1) == -EINVAL)
-		vgi_warn("drm: format 0x%08x not supported", img->format);
+		vgi_warn("drm: cannot show a %ux%u frame of format 0x%08x with stride %u", img->width, img->height,
+			 img->format, img->stride);
 }
 
 static void drm_sink_cursor(void *opaque, uint32_t id, const struct vgi_cursor *c)

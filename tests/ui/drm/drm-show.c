@@ -141,6 +141,12 @@ int main(int argc, char **argv)
 		s.ops->update(s.sink, 0, &full, &img);	/* before the scanout is set */
 		s.ops->update(s.sink, 5, &full, &img);
 		s.ops->cursor(s.sink, 0, &nc);
+		for (uint32_t i = 0; i < 64 * 64; i++)
+			cursor[i] = cursor_pixel(i % 64, i / 64);
+		nc.pixels = cursor;
+		nc.hot_x = 10;
+		nc.hot_y = 5;
+		s.ops->cursor(s.sink, 0, &nc);	/* far off screen, with a hot spot */
 		big.width = big.height = 1u << 20;
 		s.ops->scanout(s.sink, 0, &big);
 		s.ops->update(s.sink, 0, &all, &img);
