@@ -463,6 +463,30 @@ static void test_pdf_keys(void **state)
 	g_free(pdf);
 }
 
+/* ---- pages rendered ahead: the next and previous page are in the cache before the key comes ---- */
+static void test_prerender(void **state)
+{
+	char *pdf = work_file("text.pdf");
+	struct run r = run_viewer("ahead", NULL, "400x300", "--key-delay", "600", "--keys", "j j k q", pdf, NULL);
+
+	assert_int_equal(r.status, 0);
+	print_message("%s", r.log);
+	assert_int_equal(count_frames(&r), 4);
+	for (int i = 1; i < 4; i++) {
+		char *l = log_line(&r, i);
+
+		assert_non_null(strstr(l, "cached=1"));
+		g_free(l);
+	}
+	run_free(&r);
+	r = run_viewer("not-ahead", NULL, "400x300", "--no-prerender", "--key-delay", "300", "--keys", "j j q", pdf, NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(count_frames(&r), 3);
+	assert_null(strstr(r.log, "cached=1"));
+	run_free(&r);
+	g_free(pdf);
+}
+
 /* ---- keys through the terminal fallback (a pipe on stdin): escape sequences ---- */
 static void test_terminal_keys(void **state)
 {
@@ -795,6 +819,7 @@ int main(void)
 		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_files_and_slideshow),
 		cmocka_unit_test(test_pdf_keys),
+		cmocka_unit_test(test_prerender),
 		cmocka_unit_test(test_terminal_keys),
 		cmocka_unit_test(test_tty_raw_mode),
 		cmocka_unit_test(test_image_zoom),
