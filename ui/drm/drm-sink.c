@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* The "drm" display sink: scanout 0 on a DRM/KMS console (drm-display.c), driven by GLib. */
+/* The "drm" display sink: one scanout (scanout=N, default 0) on a DRM/KMS console (drm-display.c), driven by GLib. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +18,7 @@ struct drm_sink {
 	guint watch, idle;
 	bool enabled;
 	uint32_t frame_w, frame_h;
+	uint32_t scanout_id;	/* the scanout shown (scanout=N) */
 };
 
 static gboolean drm_sink_ready(gint fd, GIOCondition cond, gpointer data)
@@ -37,7 +38,7 @@ static gboolean drm_sink_announce(gpointer data)
 	s->idle = 0;
 	vgi_drm_display_size(s->d, &w, &h);
 	if (s->host.output_changed)
-		s->host.output_changed(s->host.opaque, 0, true, w, h);
+		s->host.output_changed(s->host.opaque, s->scanout_id, true, w, h);
 	return G_SOURCE_REMOVE;
 }
 
@@ -45,7 +46,7 @@ static void drm_sink_scanout(void *opaque, uint32_t id, const struct vgi_scanout
 {
 	struct drm_sink *s = opaque;
 
-	if (id != 0)
+	if (id != s->scanout_id)
 		return;
 	if (!so->enabled) {
 		s->enabled = false;
@@ -64,7 +65,7 @@ static void drm_sink_update(void *opaque, uint32_t id, const struct vgi_rect *da
 {
 	struct drm_sink *s = opaque;
 
-	if (id != 0 || !s->enabled)
+	if (id != s->scanout_id || !s->enabled)
 		return;
 	if (vgi_drm_display_present(s->d, img, damage, 1) == -EINVAL)
 		vgi_warn("drm: cannot show a %ux%u frame of format 0x%08x with stride %u", img->width, img->height,
@@ -75,7 +76,7 @@ static void drm_sink_cursor(void *opaque, uint32_t id, const struct vgi_cursor *
 {
 	struct drm_sink *s = opaque;
 
-	if (id == 0)
+	if (id == s->scanout_id)
 		vgi_drm_display_cursor(s->d, c);
 }
 
@@ -108,8 +109,13 @@ int vgi_drm_sink_new(struct vgi_options *opts, const struct vgi_display_host *ho
 	const char *cursor = vgi_options_get(opts, "cursor");
 	const char *vt = vgi_options_get(opts, "vt");
 	struct drm_sink *s;
+	uint64_t scanout;
 	int ret;
 
+	if (vgi_options_uint(opts, "scanout", 0, VGI_MAX_SCANOUTS - 1, 0, &scanout)) {
+		vgi_error("drm: scanout must be a number in 0..%d", VGI_MAX_SCANOUTS - 1);
+		return -EINVAL;
+	}
 	o.card = vgi_options_get(opts, "card");
 	o.connector = vgi_options_get(opts, "connector");
 	if (mode) {
@@ -147,6 +153,7 @@ int vgi_drm_sink_new(struct vgi_options *opts, const struct vgi_display_host *ho
 	}
 
 	s = g_new0(struct drm_sink, 1);
+	s->scanout_id = (uint32_t)scanout;
 	if (host)
 		s->host = *host;
 	ret = vgi_drm_display_open(&o, &s->d);

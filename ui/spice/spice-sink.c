@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * SPICE display sink: one QXL instance on libspice-server for scanout 0, with
+ * SPICE display sink: one QXL instance on libspice-server for one scanout
+ * (scanout=N, default 0; run one sink per port for more heads), with
  * a host primary surface matching the scanout, damage sent as QXL_DRAW_COPY
  * commands, the cursor channel, keyboard/tablet/mouse input back to the host,
  * and SPICE GL scanout (dmabuf) for local clients. spice-server's core
@@ -66,6 +67,7 @@ struct vgi_spice {
 	bool qxl_added, kbd_added, mouse_added, tablet_added;
 	struct vgi_display_host host;
 	bool gl;
+	uint32_t scanout_id;	/* the scanout shown (scanout=N), reported as output 0's events */
 
 	/* shared with the worker thread */
 	GMutex lock;
@@ -566,7 +568,7 @@ static int qxl_client_monitors_config(QXLInstance *qin, VDAgentMonitorsConfig *m
 		if (mc->monitors[i].width >= 16 && mc->monitors[i].height >= 16 &&
 		    mc->monitors[i].width <= MAX_SURFACE_DIM && mc->monitors[i].height <= MAX_SURFACE_DIM &&
 		    s->host.output_changed)
-			s->host.output_changed(s->host.opaque, 0, true, mc->monitors[i].width,
+			s->host.output_changed(s->host.opaque, s->scanout_id, true, mc->monitors[i].width,
 					       mc->monitors[i].height);
 	}
 	return 1;
@@ -602,7 +604,7 @@ static void emit(struct vgi_spice *s, uint16_t type, uint16_t code, int32_t valu
 	struct vgi_input_event ev = { .type = type, .code = code, .value = value };
 
 	if (s->host.input)
-		s->host.input(s->host.opaque, 0, &ev);
+		s->host.input(s->host.opaque, s->scanout_id, &ev);
 }
 
 /*
@@ -760,7 +762,7 @@ static void spice_scanout(void *opaque, uint32_t id, const struct vgi_scanout *s
 {
 	struct vgi_spice *s = opaque;
 
-	if (id != 0)
+	if (id != s->scanout_id)
 		return;		/* one display channel: scanout 0 */
 	if (!so->enabled) {
 		destroy_primary(s);
@@ -784,7 +786,7 @@ static void spice_update(void *opaque, uint32_t id, const struct vgi_rect *damag
 	struct vgi_spice *s = opaque;
 	struct vgi_rect r = *damage;
 
-	if (id != 0 || !s->width || !img || !img->data)
+	if (id != s->scanout_id || !s->width || !img || !img->data)
 		return;
 	if (!pixman_format(img->format) || img->stride < (uint64_t)img->width * 4)
 		return;
@@ -839,7 +841,7 @@ static void spice_cursor(void *opaque, uint32_t id, const struct vgi_cursor *cur
 	struct vgi_spice *s = opaque;
 	struct spice_cursor_cmd *c;
 
-	if (id != 0)
+	if (id != s->scanout_id)
 		return;
 	if (cur->image_changed && cur->pixels) {
 		size_t size = VGI_CURSOR_SIZE * VGI_CURSOR_SIZE * 4;
@@ -901,7 +903,7 @@ static void spice_scanout_gl(void *opaque, uint32_t id, const struct vgi_gl_scan
 	struct vgi_spice *s = opaque;
 	int fd;
 
-	if (id != 0)
+	if (id != s->scanout_id)
 		return;
 	if (!gs->enabled || gs->dmabuf_fd < 0) {
 		if (s->gl_active)
@@ -929,7 +931,7 @@ static void spice_gl_update(void *opaque, uint32_t id, const struct vgi_rect *da
 	struct vgi_spice *s = opaque;
 	struct vgi_rect r = *damage;
 
-	if (id != 0 || !s->gl_active || !vgi_rect_clip(&r, s->gl_width, s->gl_height))
+	if (id != s->scanout_id || !s->gl_active || !vgi_rect_clip(&r, s->gl_width, s->gl_height))
 		return;
 	if (s->gl_draw_pending) {
 		if (s->gl_have_damage)
@@ -1029,9 +1031,13 @@ int vgi_spice_sink_new(struct vgi_options *opts, const struct vgi_display_host *
 	bool gl = vgi_options_flag(opts, "gl");
 	char password[SPICE_MAX_PASSWORD_LENGTH + 2];
 	struct vgi_spice *s;
-	uint64_t port;
+	uint64_t port, scanout;
 	int ret;
 
+	if (vgi_options_uint(opts, "scanout", 0, VGI_MAX_SCANOUTS - 1, 0, &scanout)) {
+		vgi_error("spice: scanout must be a number in 0..%d", VGI_MAX_SCANOUTS - 1);
+		return -EINVAL;
+	}
 	if (vgi_options_uint(opts, "port", 1, 65535, 5900, &port)) {
 		vgi_error("spice: port must be a number in 1..65535");
 		return -EINVAL;
@@ -1061,6 +1067,7 @@ int vgi_spice_sink_new(struct vgi_options *opts, const struct vgi_display_host *
 	g_queue_init(&s->cursors);
 	s->gl_event_fd = -1;
 	s->gl = gl;
+	s->scanout_id = (uint32_t)scanout;
 	if (host)
 		s->host = *host;
 

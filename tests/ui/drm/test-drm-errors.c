@@ -90,6 +90,7 @@ static void test_sink_options(void **state)
 	assert_int_equal(vgi_display_sink_new("drm,mode=0x0", NULL, &s), -EINVAL);
 	assert_int_equal(vgi_display_sink_new("drm,cursor=blink", NULL, &s), -EINVAL);
 	assert_int_equal(vgi_display_sink_new("drm,atomic=maybe", NULL, &s), -EINVAL);
+	assert_int_equal(vgi_display_sink_new("drm,scanout=16", NULL, &s), -EINVAL);
 	assert_int_equal(vgi_display_sink_new("drm,card=/dev/dri/card99,vt=off", NULL, &s), -ENOENT);
 	assert_int_equal(vgi_display_sink_new("drm,card=/dev/null,vt=off", NULL, &s), -ENODEV);
 }

@@ -118,6 +118,7 @@ static void test_option_errors(void **state)
 	assert_int_equal(vgi_display_sink_new("spice,port=5999,disable-ticketing,gl=on", NULL, &sink), -EINVAL);
 	assert_int_equal(vgi_display_sink_new("spice,unix=/tmp/x,port=5999,disable-ticketing", NULL, &sink), -EINVAL);
 	assert_int_equal(vgi_display_sink_new("spice,port=5999,disable-ticketing,bogus=1", NULL, &sink), -EINVAL);
+	assert_int_equal(vgi_display_sink_new("spice,port=5999,disable-ticketing,scanout=16", NULL, &sink), -EINVAL);
 	char spec[400];
 	snprintf(spec, sizeof(spec), "spice,port=5999,password-file=%s", pw);
 	assert_int_equal(vgi_display_sink_new(spec, NULL, &sink), -ENOENT);
@@ -278,15 +279,23 @@ static void test_unix_socket(void **state)
 	char sock[300], args[400], out[300], err[300];
 
 	snprintf(sock, sizeof(sock), "%s/spice.sock", tmpdir);
-	struct vgi_display_sink s = new_sink("spice,unix=%s,disable-ticketing", sock);
+	/* this sink shows scanout 1: what comes for scanout 0 is not its business */
+	struct vgi_display_sink s = new_sink("spice,unix=%s,disable-ticketing,scanout=1", sock);
 	struct vgi_scanout so = { .enabled = true, .width = w, .height = h, .format = DRM_FORMAT_XRGB8888 };
+	struct vgi_scanout so0 = { .enabled = true, .width = 2 * w, .height = h, .format = DRM_FORMAT_XRGB8888 };
 	struct vgi_image img = { .width = w, .height = h, .stride = w * 4, .format = DRM_FORMAT_XRGB8888,
 				 .data = px };
 	struct vgi_rect full = { 0, 0, w, h };
+	uint32_t *other = calloc(2 * w * h, 4);
+	struct vgi_image img0 = { .width = 2 * w, .height = h, .stride = 2 * w * 4, .format = DRM_FORMAT_XRGB8888,
+				  .data = other };
 
 	fill_pattern(px, w, h, 6);
-	s.ops->scanout(s.sink, 0, &so);
-	s.ops->update(s.sink, 0, &full, &img);
+	s.ops->scanout(s.sink, 0, &so0);
+	s.ops->scanout(s.sink, 1, &so);
+	s.ops->update(s.sink, 1, &full, &img);
+	s.ops->update(s.sink, 0, &full, &img0);
+	free(other);
 	snprintf(args, sizeof(args), "--uri=spice+unix://%s", sock);
 	snprintf(out, sizeof(out), "%s/unix.ppm", tmpdir);
 	snprintf(err, sizeof(err), "%s/unix.err", tmpdir);
