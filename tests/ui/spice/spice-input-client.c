@@ -112,6 +112,31 @@ static gboolean finish(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+static gboolean send_server_mode(gpointer data)
+{
+	gint mode = 0;
+
+	g_object_get(main_channel, "mouse-mode", &mode, NULL);
+	fprintf(out, "mouse-mode-after %d\n", mode);
+	if (mode == SPICE_MOUSE_MODE_SERVER) {
+		spice_inputs_channel_motion(inputs, 5, -2, 0);
+		spice_inputs_channel_button_press(inputs, SPICE_MOUSE_BUTTON_MIDDLE, 0);
+		spice_inputs_channel_button_release(inputs, SPICE_MOUSE_BUTTON_MIDDLE, SPICE_MOUSE_BUTTON_MASK_MIDDLE);
+	}
+	/* the last key tells the server that everything before it arrived */
+	spice_inputs_channel_key_press(inputs, 0x01);
+	spice_inputs_channel_key_release(inputs, 0x01);
+	g_timeout_add(1000, finish, NULL);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean request_server_mode(gpointer data)
+{
+	spice_main_channel_request_mouse_mode(main_channel, SPICE_MOUSE_MODE_SERVER);
+	g_timeout_add(500, send_server_mode, NULL);
+	return G_SOURCE_REMOVE;
+}
+
 static gboolean send_input(gpointer data)
 {
 	gint mode = 0;
@@ -137,10 +162,15 @@ static gboolean send_input(gpointer data)
 	spice_inputs_channel_button_release(inputs, SPICE_MOUSE_BUTTON_LEFT, SPICE_MOUSE_BUTTON_MASK_LEFT);
 	spice_inputs_channel_button_press(inputs, SPICE_MOUSE_BUTTON_RIGHT, 0);
 	spice_inputs_channel_button_release(inputs, SPICE_MOUSE_BUTTON_RIGHT, SPICE_MOUSE_BUTTON_MASK_RIGHT);
-	/* the last key tells the server that everything before it arrived */
-	spice_inputs_channel_key_press(inputs, 0x01);
-	spice_inputs_channel_key_release(inputs, 0x01);
-	g_timeout_add(1000, finish, NULL);
+	/* wheel up: spice-server turns the UP button into wheel motion */
+	spice_inputs_channel_button_press(inputs, SPICE_MOUSE_BUTTON_UP, 0);
+	spice_inputs_channel_button_release(inputs, SPICE_MOUSE_BUTTON_UP, 0);
+	/*
+	 * then server mouse mode (relative motion and the middle button through
+	 * SpiceMouseInterface); the mode request goes over the main channel, a
+	 * different socket: give the inputs above time to arrive first
+	 */
+	g_timeout_add(400, request_server_mode, NULL);
 	return G_SOURCE_REMOVE;
 }
 
