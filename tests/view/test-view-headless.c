@@ -642,6 +642,36 @@ static void test_image_zoom(void **state)
 	g_free(png);
 }
 
+static uint32_t crc32_png(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+	}
+	return c ^ 0xffffffffu;
+}
+
+/* A PNG whose header claims 20000 x 20000 pixels (400 M, over the 40 M limit), with no pixel data. */
+static char *make_huge_png(const char *dir)
+{
+	uint8_t png[8 + 25 + 8 + 16] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+				0, 0, 0x4e, 0x20, 0, 0, 0x4e, 0x20, 8, 2, 0, 0, 0 };
+	uint32_t crc = crc32_png(png + 12, 17);
+	char *p = g_build_filename(dir, "huge.png", NULL);
+
+	png[29] = crc >> 24;
+	png[30] = crc >> 16;
+	png[31] = crc >> 8;
+	png[32] = crc;
+	/* the start of an IDAT chunk (the header is read up to it), its data cut short */
+	memcpy(png + 33, "\0\0\0\x20IDAT", 8);
+	g_file_set_contents(p, (const char *)png, sizeof(png), NULL);
+	return p;
+}
+
 /* ---- broken files of every format: skipped with a message, never a crash ---- */
 static void test_corrupt(void **state)
 {
@@ -671,6 +701,16 @@ static void test_corrupt(void **state)
 		g_ptr_array_add(bad, t);
 		g_ptr_array_add(bad, e);
 		g_ptr_array_add(bad, g_build_filename(cdir, "missing.png", NULL));
+	}
+	/* a header asking for more pixels than the limit: refused before decoding */
+	{
+		char *huge = make_huge_png(cdir);
+		struct run r = run_viewer("huge", NULL, "160x120", "--keys", "q", huge, good, NULL);
+
+		assert_int_equal(r.status, 0);
+		assert_non_null(strstr(r.err, "20000x20000 is larger than the 40000000 pixel limit, skipped"));
+		g_free(huge);
+		run_free(&r);
 	}
 	for (unsigned i = 0; i < bad->len; i++) {
 		const char *p = bad->pdata[i];
