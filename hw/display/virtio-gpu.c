@@ -1428,10 +1428,15 @@ int vgi_gpu_get_edid(struct vgi_gpu *gpu, uint32_t id, uint8_t *edid, uint32_t *
 		*size = o->edid_size;
 		return 0;
 	}
-	if (*size < VGI_EDID_SIZE)
-		return -EINVAL;
-	vgi_edid_generate(edid, id, o->width, o->height);
-	*size = VGI_EDID_SIZE;
+	{
+		uint8_t gen[VGI_EDID_MAX_SIZE];
+		unsigned n = vgi_edid_generate(gen, id, o->width, o->height);
+
+		if (*size < n)
+			return -EINVAL;
+		memcpy(edid, gen, n);
+		*size = n;
+	}
 	return 0;
 }
 

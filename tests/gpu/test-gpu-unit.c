@@ -54,20 +54,44 @@ static void check_edid_block(const uint8_t *e, uint32_t id, uint32_t w, uint32_t
 	assert_int_equal(((e[8] >> 2) & 0x1f) + '@', 'V');
 	assert_int_equal((((e[8] & 3) << 3) | (e[9] >> 5)) + '@', 'G');
 	assert_int_equal((e[9] & 0x1f) + '@', 'I');
-	if (w <= 4095 && h <= 4095) {
-		/* first descriptor: detailed timing of the preferred mode */
+	{
+		/* first descriptor: detailed timing of the preferred mode (scaled down to fit when too big) */
+		uint32_t m = w > h ? w : h;
+		uint32_t dw = m > 4095 ? (uint32_t)((uint64_t)w * 4095 / m) : w;
+		uint32_t dh = m > 4095 ? (uint32_t)((uint64_t)h * 4095 / m) : h;
 		uint32_t clock = e[54] | (e[55] << 8);
 		uint32_t ha = e[56] | ((e[58] >> 4) << 8), hb = e[57] | ((e[58] & 0xf) << 8);
 		uint32_t va = e[59] | ((e[61] >> 4) << 8), vb = e[60] | ((e[61] & 0xf) << 8);
 		double hz;
 
 		assert_true(clock > 0);
-		assert_int_equal(ha, w);
-		assert_int_equal(va, h);
+		assert_int_equal(ha, dw ? dw : 1);
+		assert_int_equal(va, dh ? dh : 1);
 		hz = clock * 10000.0 / ((ha + hb) * (double)(va + vb));
 		assert_true(hz > 0.9 && hz < 62.0);
-	} else {
-		assert_int_equal(e[54] | e[55], 0);	/* not a timing */
+		assert_true(clock >= 1000);	/* at least 10 MHz */
+	}
+	/* a DisplayID extension with the real mode exactly when it does not fit */
+	assert_int_equal(e[126], w > 4095 || h > 4095);
+	if (e[126]) {
+		const uint8_t *x = e + 128, *b;
+		uint8_t s1 = 0;
+		bool found = false;
+
+		for (int i = 0; i < 128; i++)
+			s1 = (uint8_t)(s1 + x[i]);
+		assert_int_equal(s1, 0);
+		assert_int_equal(x[0], 0x70);
+		/* walk the data blocks to the type I timing */
+		for (b = x + 5; b < x + 5 + x[2]; b += 3 + b[2]) {
+			if (b[0] == 0x03) {
+				assert_int_equal((b[7] | b[8] << 8) + 1, w);
+				assert_int_equal((b[15] | b[16] << 8) + 1, h);
+				assert_true(b[6] & 0x80);	/* preferred */
+				found = true;
+			}
+		}
+		assert_true(found);
 	}
 	snprintf(serial, sizeof(serial), "vgi-%u\n", id);
 	for (int d = 54; d < 126; d += 18) {
@@ -85,17 +109,19 @@ static void check_edid_block(const uint8_t *e, uint32_t id, uint32_t w, uint32_t
 static void test_edid_generated(void **state)
 {
 	static const uint32_t sizes[][2] = { { 1280, 800 }, { 640, 480 }, { 3840, 2160 }, { 4095, 4095 },
-					     { 16, 16 }, { 4096, 2160 }, { 16384, 16384 } };
+					     { 16, 16 }, { 4096, 2160 }, { 16384, 16384 }, { 16384, 16 },
+					     { 16, 16384 } };
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct vgi_gpu *gpu = gpu_with(2, sizes[i][0], sizes[i][1]);
 		uint8_t e[256];
 		uint32_t size = sizeof(e);
+		bool big = sizes[i][0] > 4095 || sizes[i][1] > 4095;
 
 		assert_int_equal(vgi_gpu_get_edid(gpu, 1, e, &size), 0);
-		assert_int_equal(size, 128);
+		assert_int_equal(size, big ? 256 : 128);
 		check_edid_block(e, 1, sizes[i][0], sizes[i][1]);
-		size = 127;
+		size = big ? 255 : 127;
 		assert_int_equal(vgi_gpu_get_edid(gpu, 0, e, &size), -EINVAL);
 		size = 128;
 		assert_int_equal(vgi_gpu_get_edid(gpu, 2, e, &size), -EINVAL);
