@@ -61,8 +61,12 @@ int vgi_gpu_add_sink(struct vgi_gpu *gpu, const struct vgi_display_ops *ops, voi
  */
 int vgi_gpu_set_output(struct vgi_gpu *gpu, uint32_t id, bool connected, uint32_t width, uint32_t height);
 
-/* The EDID the device reports for an output (128 bytes unless the frontend set one).
- * *size: room in edid on entry, bytes written on return. 0 or -EINVAL. */
+/*
+ * The EDID the device reports for an output: the frontend's (vgi_gpu_set_edid),
+ * else a generated one, 128 bytes, or 256 with a DisplayID extension when a side
+ * of the mode is above 4095. *size: room in edid on entry, bytes written on
+ * return. 0 or -EINVAL (bad id, or not enough room).
+ */
 int vgi_gpu_get_edid(struct vgi_gpu *gpu, uint32_t id, uint8_t *edid, uint32_t *size);
 
 /* Bytes of host memory currently charged to the guest. */

@@ -249,6 +249,27 @@ static void test_get_edid(void **state)
 	assert_int_equal(e->edid[56] | ((e->edid[58] >> 4) << 8), W1);
 	assert_int_equal(e->edid[59] | ((e->edid[61] >> 4) << 8), H1);
 	assert_int_equal(e->edid[128], 0);	/* nothing past the block */
+	/* the frontend's EDID, when it gave one, is what the guest gets */
+	{
+		uint8_t blob[256];
+
+		for (int i = 0; i < 256; i++)
+			blob[i] = (uint8_t)(255 - i);
+		assert_int_equal(vgi_gpu_set_edid(f->gpu, 1, blob, 256), 0);
+		assert_int_equal(gg_get_edid(f->gg, 1, e), VIRTIO_GPU_RESP_OK_EDID);
+		assert_int_equal(e->size, 256);
+		assert_memory_equal(e->edid, blob, 256);
+		assert_int_equal(e->edid[256], 0);
+		assert_int_equal(vgi_gpu_set_edid(f->gpu, 1, NULL, 0), 0);
+		assert_int_equal(gg_get_edid(f->gg, 1, e), VIRTIO_GPU_RESP_OK_EDID);
+		assert_int_equal(e->size, 128);
+	}
+	/* an output too big for a detailed timing: base block plus DisplayID */
+	assert_int_equal(vgi_gpu_set_output(f->gpu, 0, true, 7680, 4320), 0);
+	assert_int_equal(gg_get_edid(f->gg, 0, e), VIRTIO_GPU_RESP_OK_EDID);
+	assert_int_equal(e->size, 256);
+	assert_int_equal(e->edid[126], 1);
+	assert_int_equal(e->edid[128], 0x70);
 	/* scanout out of range: ERR_INVALID_PARAMETER, as QEMU */
 	assert_int_equal(gg_get_edid(f->gg, 2, e), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
 	assert_int_equal(gg_get_edid(f->gg, 0xffffffffu, e), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
