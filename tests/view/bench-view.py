@@ -73,6 +73,11 @@ def main():
                                 '--keys', ' '.join(['j'] * 10) + ' q'], pdf)
         t_png2, _ = run(viewer, ['--display', 'headless,dir=' + png, '--size', '1024x768', '--no-prerender',
                                  '--key-delay', '50', '--keys', ' '.join(['j'] * 10) + ' q'], pdf)
+        fw = base + ['--fit', 'width']
+        t_fwp, _ = run(viewer, fw + ['--key-delay', '300', '--keys', turns], pdf)
+        t_fwd, _ = run(viewer, fw + ['--no-prerender', '--key-delay', '50', '--keys', turns], pdf)
+        print('  fit width (1024x1449 pages), pre-rendered: %s' % stats(t_fwp['pre-rendered']))
+        print('  fit width (1024x1449 pages), on demand:    %s' % stats(t_fwd['rendered on demand']))
         print('key -> next page written as PNG (headless,dir=):')
         print('  pre-rendered:        %s' % stats(t_png['pre-rendered']))
         print('  rendered on demand:  %s' % stats(t_png2['rendered on demand']))

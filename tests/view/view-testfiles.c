@@ -284,7 +284,7 @@ static void draw_text_page(cairo_t *cr, int n, int pages)
 	unsigned r = (unsigned)n * 2654435761u + 1;
 
 	cairo_select_font_face(cr, "serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
-	cairo_set_font_size(cr, 26);
+	cairo_set_font_size(cr, 21);
 	cairo_set_source_rgb(cr, 0.1, 0.15, 0.4);
 	snprintf(title, sizeof(title), "vgi-view test document, page %d of %d", n + 1, pages);
 	cairo_move_to(cr, 60, 90);
