@@ -52,6 +52,11 @@ def check(name, got, want, out):
     print('%s: %dx%d matches exactly' % (name, got.width, got.height))
 
 
+def sanitizer_env():
+    """The sanitizer settings of this test (meson's env) for the program in the guest."""
+    return {k: os.environ[k] for k in ('ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS') if k in os.environ}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--build-dir')
@@ -72,7 +77,8 @@ def main():
               'vgi_wait vt-away 250 && busybox chvt 2 && vgi_signal vt-away-done\n'
               'vgi_wait vt-back 120 && busybox chvt 1 && vgi_signal vt-back-done\n'
               'wait $pid\n' % prog)
-    with vg.Guest(out, script=script, gpu='builtin', timeout=300, name='drm', vnc=True) as g:
+    with vg.Guest(out, script=script, gpu='builtin', timeout=300, name='drm', vnc=True,
+                  env=sanitizer_env()) as g:
         g.wait_file('shown1', timeout=240)
         shot = g.screenshot()
         w, h = shot.width, shot.height

@@ -19,6 +19,11 @@ except ImportError as e:
     sys.exit(77)
 
 
+def sanitizer_env():
+    """The sanitizer settings of this test (meson's env) for the program in the guest."""
+    return {k: os.environ[k] for k in ('ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS') if k in os.environ}
+
+
 def main():
     build = vg.find_build_dir(None)
     if not build:
@@ -31,7 +36,8 @@ def main():
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     script = '%s %s "$VGI_OUT" >"$VGI_OUT/check.txt" 2>&1\n' % (check, client)
-    with vg.Guest(out, script=script, gpu='builtin', timeout=240, name='spice-gl') as g:
+    with vg.Guest(out, script=script, gpu='builtin', timeout=240, name='spice-gl',
+                  env=sanitizer_env()) as g:
         rc = g.wait()
         print(g.read('check.txt'))
         if os.path.exists(os.path.join(out, 'gl-client.txt')):
