@@ -809,8 +809,6 @@ static void spice_update(void *opaque, uint32_t id, const struct vgi_rect *damag
 
 static void push_cursor(struct vgi_spice *s, struct spice_cursor_cmd *c)
 {
-	bool notify;
-
 	c->cmd.release_info.id = (uint64_t)(uintptr_t)c;
 	g_mutex_lock(&s->lock);
 	if (c->cmd.type == QXL_CURSOR_MOVE && s->cursors.length >= MAX_CURSOR_QUEUED) {
@@ -824,11 +822,9 @@ static void push_cursor(struct vgi_spice *s, struct spice_cursor_cmd *c)
 		}
 	}
 	g_queue_push_tail(&s->cursors, c);
-	notify = s->cursor_notify;
 	s->cursor_notify = false;
 	g_mutex_unlock(&s->lock);
-	if (notify)
-		spice_qxl_wakeup(&s->qxl);
+	spice_qxl_wakeup(&s->qxl);	/* as for draws: no wait for the worker's next ring poll */
 }
 
 static int16_t clamp16(int32_t v)
