@@ -54,9 +54,9 @@ rc=$?; grep -E 'renderer|Rendered' "$VGI_OUT/kmscube.txt" | tail -3; exit $rc
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--build-dir')
-    ap.add_argument('--frames', type=int, default=300)
+    ap.add_argument('--frames', type=int, default=500)
     ap.add_argument('--timeout', type=float, default=280)
-    ap.add_argument('--rounds', type=int, default=2, help='alternating runs of each (the machine is shared)')
+    ap.add_argument('--rounds', type=int, default=3, help='alternating runs of each (the machine is shared)')
     args = ap.parse_args()
 
     def run():
@@ -85,6 +85,10 @@ def main():
             b = sum(r['fps'] for r in res['builtin-gl']) / len(res['builtin-gl'])
             print('mean of %d: vgi-gpu --virgl %.1f fps, QEMU virtio-gpu-gl-pci (gtk,gl=on, Xvfb) %.1f fps: '
                   '%.2fx (target >= 1.0x)' % (len(res['vgi']), a, b, a / b))
+            ba = max(r['fps'] for r in res['vgi'])
+            bb = max(r['fps'] for r in res['builtin-gl'])
+            print('best of %d (least disturbed by other load): vgi-gpu --virgl %.1f fps, QEMU virtio-gpu-gl-pci '
+                  '%.1f fps: %.2fx' % (len(res['vgi']), ba, bb, ba / bb))
         return 0
     vg.test_main(run)
 

@@ -24,6 +24,8 @@ struct vres {
 	bool stale;		/* read everything on the next get_image */
 	bool dirty;
 	uint64_t full_gen;	/* pixels were all current at this render generation (0: never) */
+	bool pending;		/* a fenced flush's pixels go to sinks after its fence */
+	bool gl;		/* shown through a dmabuf: sinks with GL need no pixels */
 	struct vgi_rect damage;	/* flushed since the last read-back (bounding box) */
 };
 
@@ -38,6 +40,9 @@ struct vrenderer {
 	/* what each scanout showed last (from SET_SCANOUT), to spot page flips */
 	struct { uint32_t w, h; bool on; } shown[VGI_MAX_SCANOUTS];
 	bool defer_image;	/* the SET_SCANOUT being processed is a page flip */
+	bool defer_flush;	/* the RESOURCE_FLUSH being processed is fenced: pixels after the fence */
+	uint32_t pending[32];	/* resources with deferred flush pixels */
+	unsigned npending;
 	bool stats;
 	uint64_t n_submit, submit_bytes, ns_handler, ns_virgl;
 	uint64_t n_read, read_bytes, ns_read, n_image;
@@ -57,17 +62,43 @@ static struct vrenderer *to_vr(struct vgi_gpu_renderer *r)
 
 static bool vr_charge(void *opaque, uint64_t bytes)
 {
-	return vgi_gpu_hostmem_charge(opaque, bytes);
+	struct vrenderer *vr = opaque;
+	return vgi_gpu_hostmem_charge(vr->base.gpu, bytes);
 }
 
 static void vr_release(void *opaque, uint64_t bytes)
 {
-	vgi_gpu_hostmem_release(opaque, bytes);
+	struct vrenderer *vr = opaque;
+	vgi_gpu_hostmem_release(vr->base.gpu, bytes);
 }
 
 static void vr_fence_done(void *opaque, void *data, uint32_t ctx_id, uint32_t ring_idx, uint64_t fence_id)
 {
-	vgi_gpu_cmd_finish(opaque, data);
+	struct vrenderer *vr = opaque;
+	vgi_gpu_cmd_finish(vr->base.gpu, data);
+}
+
+/*
+ * Pixels of fenced flushes, sent after the guest got its answer: the guest
+ * renders its next frame while this process reads back and feeds pixel
+ * sinks (a flip's fence waits for the GPU, not for the sinks).
+ */
+static void run_pending(struct vrenderer *vr)
+{
+	unsigned n = vr->npending;
+	vr->npending = 0;
+	vr->defer_flush = vr->defer_image = false;
+	for (unsigned i = 0; i < n; i++) {
+		struct vgi_gpu_resource *res = vgi_gpu_resource_find(vr->base.gpu, vr->pending[i]);
+		struct vres *vs = res ? res->priv : NULL;
+		if (!vs || !vs->pending)
+			continue;
+		vs->pending = false;
+		if (vs->dirty) {
+			struct vgi_rect d = vs->damage;
+			vgi_gpu_resource_damage(vr->base.gpu, res, &d);
+		}
+	}
 }
 
 /* ---- ops ---- */
@@ -107,6 +138,7 @@ static void vr_destroy(struct vgi_gpu_renderer *r)
 
 static void vr_reset(struct vgi_gpu_renderer *r)
 {
+	to_vr(r)->npending = 0;
 	vgi_virgl_reset(to_vr(r)->v);
 }
 
@@ -277,6 +309,20 @@ static void cmd_capset(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 	free(resp);
 }
 
+static void flush_defer(struct vrenderer *vr, struct vgi_gpu_cmd *cmd, struct vgi_gpu_resource *res)
+{
+	struct vres *vs = vres_of(res);
+	if (!(cmd->hdr.flags & VIRTIO_GPU_FLAG_FENCE) || !res->scanout_mask || vs->gl)
+		return;
+	if (!vs->pending) {
+		if (vr->npending >= sizeof(vr->pending) / sizeof(vr->pending[0]))
+			return;
+		vr->pending[vr->npending++] = res->id;
+		vs->pending = true;
+	}
+	vr->defer_flush = true;
+}
+
 /* Peek at a core command (without answering) to track what pixel sinks need. */
 static void peek_flush(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 {
@@ -293,8 +339,10 @@ static void peek_flush(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 	if (!vs->dirty) {
 		vs->damage = d;
 		vs->dirty = true;
+		flush_defer(vr, cmd, res);
 		return;
 	}
+	flush_defer(vr, cmd, res);
 	uint64_t x1 = vs->damage.x < d.x ? vs->damage.x : d.x;
 	uint64_t y1 = vs->damage.y < d.y ? vs->damage.y : d.y;
 	uint64_t x2 = (uint64_t)vs->damage.x + vs->damage.width, y2 = (uint64_t)vs->damage.y + vs->damage.height;
@@ -333,6 +381,7 @@ static bool vr_process_cmd(struct vgi_gpu_renderer *r, struct vgi_gpu_cmd *cmd)
 {
 	struct vrenderer *vr = to_vr(r);
 	vr->defer_image = false;
+	vr->defer_flush = false;
 	switch (cmd->hdr.type) {
 	case VIRTIO_GPU_CMD_CTX_CREATE: cmd_ctx_create(vr, cmd); return true;
 	case VIRTIO_GPU_CMD_CTX_DESTROY: {
@@ -361,10 +410,12 @@ static bool vr_fence(struct vgi_gpu_renderer *r, struct vgi_gpu_cmd *cmd)
 {
 	struct vrenderer *vr = to_vr(r);
 	bool per_ctx = cmd->hdr.flags & VIRTIO_GPU_FLAG_INFO_RING_IDX;
+	vr->defer_flush = vr->defer_image = false;	/* the command is done with sinks */
 	uint32_t err = vgi_virgl_create_fence(vr->v, cmd->hdr.ctx_id, per_ctx, cmd->hdr.ring_idx,
 					      cmd->hdr.fence_id, cmd);
 	if (err != VIRTIO_GPU_RESP_OK_NODATA) {
 		cmd->error = err;
+		run_pending(vr);
 		return false;	/* answered now, with the error */
 	}
 	return true;
@@ -377,7 +428,10 @@ static int vr_get_fd(struct vgi_gpu_renderer *r)
 
 static void vr_dispatch(struct vgi_gpu_renderer *r)
 {
-	vgi_virgl_dispatch(to_vr(r)->v);
+	struct vrenderer *vr = to_vr(r);
+	vgi_virgl_dispatch(vr->v);	/* answers held commands */
+	if (vr->npending)
+		run_pending(vr);	/* outside virglrenderer's fence callbacks */
 }
 
 static uint32_t vr_resource_create_2d(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res)
@@ -459,6 +513,8 @@ static bool vr_get_image(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *re
 		vr->defer_image = false;	/* the flush that follows brings the pixels */
 		return false;
 	}
+	if (vr->defer_flush)
+		return false;			/* after the flush's fence (run_pending) */
 	vr->n_image++;
 	if (vs->full_gen == vr->gen) {
 		vs->dirty = vs->stale = false;
@@ -510,6 +566,7 @@ static bool vr_scanout_gl(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *r
 	 */
 	if (vgi_virgl_export(vr->v, res->id, s) < 0 || s->dmabuf_fd < 0)
 		return false;
+	vres_of(res)->gl = true;
 	return true;
 }
 
@@ -550,7 +607,7 @@ struct vgi_gpu_renderer *vgi_gpu_renderer_virgl_new(struct vgi_gpu *gpu, const s
 		.charge = vr_charge,
 		.release = vr_release,
 		.fence = vr_fence_done,
-		.opaque = gpu,
+		.opaque = vr,
 	};
 	vr->v = vgi_virgl_new(&vc);
 	if (!vr->v) {
