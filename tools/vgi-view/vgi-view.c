@@ -639,7 +639,8 @@ static bool is_keyboard(const char *path)
 static int evdev_start(struct viewer *v, char **inputs, unsigned ninputs)
 {
 	struct vgi_evdev_config cfg = {
-		.grab = { .toggle = VGI_GRAB_TOGGLE_CTRL_CTRL, .grab_all = true, .repeat = true, .start_grabbed = true },
+		/* Scroll Lock hands the keyboards to the console and back (rarely hit by accident) */
+		.grab = { .toggle = VGI_GRAB_TOGGLE_SCROLLLOCK, .grab_all = true, .repeat = true, .start_grabbed = true },
 		.no_hotplug = true,
 	};
 	static const struct vgi_evdev_ops ops = { .event = evdev_event };
@@ -927,7 +928,8 @@ static void usage(FILE *f)
 		"  --once             slideshow: stop after the last (default: loop)\n"
 		"  --random           random order (--seed N for a fixed one)\n"
 		"  --info             start with the info overlay on\n"
-		"  --input DEV        keyboard evdev device (repeatable; default: every keyboard in /dev/input)\n"
+		"  --input DEV        keyboard evdev device (repeatable; default: every keyboard in /dev/input),\n"
+		"                     grabbed while shown; Scroll Lock releases / grabs it again\n"
 		"  --no-evdev         use the terminal (raw mode on standard input) for keys\n"
 		"  --keys \"j j 3g q\"  scripted keys (after the first frame); --keys-file FILE; --key-delay MS\n"
 		"  --no-prerender     do not render the next and previous pages ahead\n"
