@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * SPICE display sink: one QXL instance on libspice-server for one scanout
- * (scanout=N, default 0; run one sink per port for more heads), with
+ * SPICE display sink: QXL instances on libspice-server, one per shown
+ * scanout (scanout=N is the first, heads=N how many; display channel i
+ * shows scanout N+i), with
  * a host primary surface matching the scanout, damage sent as QXL_DRAW_COPY
  * commands, the cursor channel, keyboard/tablet/mouse input back to the host,
  * and SPICE GL scanout (dmabuf) for local clients. spice-server's core
@@ -67,7 +68,8 @@ struct vgi_spice {
 	bool qxl_added, kbd_added, mouse_added, tablet_added;
 	struct vgi_display_host host;
 	bool gl;
-	uint32_t scanout_id;	/* the scanout shown (scanout=N), reported as output 0's events */
+	uint32_t scanout_id;	/* the scanout this display channel shows */
+	struct vgi_spice *next_head;	/* heads=N: the next display (channel id + 1), owned by the first */
 
 	/* shared with the worker thread */
 	GMutex lock;
@@ -311,9 +313,11 @@ static unsigned queued_draws(struct vgi_spice *s)
 
 unsigned vgi_spice_sink_pending(void *sink)
 {
-	struct vgi_spice *s = sink;
+	unsigned n = 0;
 
-	return queued_draws(s) + (s->have_dirty ? 1 : 0);
+	for (struct vgi_spice *s = sink; s; s = s->next_head)
+		n += queued_draws(s) + (s->have_dirty ? 1 : 0);
+	return n;
 }
 
 /* Queue a QXL_DRAW_COPY of rect r of the shadow. */
@@ -762,8 +766,11 @@ static void spice_scanout(void *opaque, uint32_t id, const struct vgi_scanout *s
 {
 	struct vgi_spice *s = opaque;
 
-	if (id != s->scanout_id)
-		return;		/* one display channel: scanout 0 */
+	if (id != s->scanout_id) {
+		if (s->next_head)
+			spice_scanout(s->next_head, id, so);
+		return;
+	}
 	if (!so->enabled) {
 		destroy_primary(s);
 		return;
@@ -786,7 +793,12 @@ static void spice_update(void *opaque, uint32_t id, const struct vgi_rect *damag
 	struct vgi_spice *s = opaque;
 	struct vgi_rect r = *damage;
 
-	if (id != s->scanout_id || !s->width || !img || !img->data)
+	if (id != s->scanout_id) {
+		if (s->next_head)
+			spice_update(s->next_head, id, damage, img);
+		return;
+	}
+	if (!s->width || !img || !img->data)
 		return;
 	if (!pixman_format(img->format) || img->stride < (uint64_t)img->width * 4)
 		return;
@@ -837,8 +849,11 @@ static void spice_cursor(void *opaque, uint32_t id, const struct vgi_cursor *cur
 	struct vgi_spice *s = opaque;
 	struct spice_cursor_cmd *c;
 
-	if (id != s->scanout_id)
+	if (id != s->scanout_id) {
+		if (s->next_head)
+			spice_cursor(s->next_head, id, cur);
 		return;
+	}
 	if (cur->image_changed && cur->pixels) {
 		size_t size = VGI_CURSOR_SIZE * VGI_CURSOR_SIZE * 4;
 
@@ -899,8 +914,11 @@ static void spice_scanout_gl(void *opaque, uint32_t id, const struct vgi_gl_scan
 	struct vgi_spice *s = opaque;
 	int fd;
 
-	if (id != s->scanout_id)
+	if (id != s->scanout_id) {
+		if (s->next_head)
+			spice_scanout_gl(s->next_head, id, gs);
 		return;
+	}
 	if (!gs->enabled || gs->dmabuf_fd < 0) {
 		if (s->gl_active)
 			spice_qxl_gl_scanout(&s->qxl, -1, 0, 0, 0, 0, 0);
@@ -927,7 +945,12 @@ static void spice_gl_update(void *opaque, uint32_t id, const struct vgi_rect *da
 	struct vgi_spice *s = opaque;
 	struct vgi_rect r = *damage;
 
-	if (id != s->scanout_id || !s->gl_active || !vgi_rect_clip(&r, s->gl_width, s->gl_height))
+	if (id != s->scanout_id) {
+		if (s->next_head)
+			spice_gl_update(s->next_head, id, damage);
+		return;
+	}
+	if (!s->gl_active || !vgi_rect_clip(&r, s->gl_width, s->gl_height))
 		return;
 	if (s->gl_draw_pending) {
 		if (s->gl_have_damage)
@@ -940,21 +963,9 @@ static void spice_gl_update(void *opaque, uint32_t id, const struct vgi_rect *da
 	gl_draw(s, &r);
 }
 
-static void spice_destroy(void *opaque)
+/* What one head owns besides its QXL instance (which goes with the server). */
+static void head_free(struct vgi_spice *s)
 {
-	struct vgi_spice *s = opaque;
-
-	if (!s)
-		return;
-	if (s->server) {
-		if (s->width && s->qxl_added)
-			destroy_primary(s);
-		spice_server_vm_stop(s->server);
-		/* the tablet's state (spice-server 0.15 cannot remove keyboards and mice) */
-		if (s->tablet_added)
-			spice_server_remove_interface(&s->tablet.base);
-		spice_server_destroy(s->server);	/* joins the worker thread */
-	}
 	if (s->flush_timer)
 		g_source_remove(s->flush_timer);
 	if (s->gl_event_source)
@@ -967,6 +978,28 @@ static void spice_destroy(void *opaque)
 	g_free(s->surface);
 	g_free(s->shadow);
 	g_free(s);
+}
+
+static void spice_destroy(void *opaque)
+{
+	struct vgi_spice *s = opaque, *h, *next;
+
+	if (!s)
+		return;
+	if (s->server) {
+		for (h = s; h; h = h->next_head)
+			if (h->width && h->qxl_added)
+				destroy_primary(h);
+		spice_server_vm_stop(s->server);
+		/* the tablet's state (spice-server 0.15 cannot remove keyboards and mice) */
+		if (s->tablet_added)
+			spice_server_remove_interface(&s->tablet.base);
+		spice_server_destroy(s->server);	/* joins the worker threads */
+	}
+	for (h = s; h; h = next) {
+		next = h->next_head;
+		head_free(h);
+	}
 }
 
 static const struct vgi_display_ops spice_ops = {
@@ -1017,6 +1050,52 @@ static int read_password(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+static struct vgi_spice *head_alloc(bool gl, uint32_t scanout)
+{
+	struct vgi_spice *s = g_new0(struct vgi_spice, 1);
+
+	g_mutex_init(&s->lock);
+	g_queue_init(&s->draws);
+	g_queue_init(&s->cursors);
+	s->gl_event_fd = -1;
+	s->gl = gl;
+	s->scanout_id = scanout;
+	return s;
+}
+
+/* Add a head's QXL instance (display channel id) and its memory slot. */
+static int head_attach(struct vgi_spice *s, SpiceServer *server, int channel_id)
+{
+	QXLDevMemSlot slot = {
+		.slot_group_id = MEMSLOT_GROUP,
+		.slot_id = 0,
+		.generation = 0,
+		.virt_start = 0,
+		.virt_end = ~(uintptr_t)0,
+		.addr_delta = 0,
+		.qxl_ram_size = 0,
+	};
+
+	s->server = server;
+	s->qxl.base.sif = &qxl_interface.base;
+	s->qxl.id = channel_id;
+	if (spice_server_add_interface(server, &s->qxl.base)) {
+		vgi_error("spice: cannot add display %d", channel_id);
+		return -EIO;
+	}
+	s->qxl_added = true;
+	spice_qxl_add_memslot(&s->qxl, &slot);
+	if (s->gl) {
+		s->gl_event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (s->gl_event_fd < 0) {
+			vgi_error("spice: eventfd: %s", strerror(errno));
+			return -errno;
+		}
+		s->gl_event_source = g_unix_fd_add(s->gl_event_fd, G_IO_IN, gl_event_ready, s);
+	}
+	return 0;
+}
+
 int vgi_spice_sink_new(struct vgi_options *opts, const struct vgi_display_host *host, struct vgi_display_sink *out)
 {
 	const char *addr = vgi_options_get(opts, "addr");
@@ -1027,11 +1106,15 @@ int vgi_spice_sink_new(struct vgi_options *opts, const struct vgi_display_host *
 	bool gl = vgi_options_flag(opts, "gl");
 	char password[SPICE_MAX_PASSWORD_LENGTH + 2];
 	struct vgi_spice *s;
-	uint64_t port, scanout;
+	uint64_t port, scanout, heads;
 	int ret;
 
 	if (vgi_options_uint(opts, "scanout", 0, VGI_MAX_SCANOUTS - 1, 0, &scanout)) {
 		vgi_error("spice: scanout must be a number in 0..%d", VGI_MAX_SCANOUTS - 1);
+		return -EINVAL;
+	}
+	if (vgi_options_uint(opts, "heads", 1, VGI_MAX_SCANOUTS, 1, &heads) || scanout + heads > VGI_MAX_SCANOUTS) {
+		vgi_error("spice: heads must be a number in 1..%d (scanouts scanout..scanout+heads-1)", VGI_MAX_SCANOUTS);
 		return -EINVAL;
 	}
 	if (vgi_options_uint(opts, "port", 1, 65535, 5900, &port)) {
@@ -1057,13 +1140,7 @@ int vgi_spice_sink_new(struct vgi_options *opts, const struct vgi_display_host *
 	if (pwfile && (ret = read_password(pwfile, password, sizeof(password))))
 		return ret;
 
-	s = g_new0(struct vgi_spice, 1);
-	g_mutex_init(&s->lock);
-	g_queue_init(&s->draws);
-	g_queue_init(&s->cursors);
-	s->gl_event_fd = -1;
-	s->gl = gl;
-	s->scanout_id = (uint32_t)scanout;
+	s = head_alloc(gl, (uint32_t)scanout);
 	if (host)
 		s->host = *host;
 
@@ -1104,37 +1181,25 @@ int vgi_spice_sink_new(struct vgi_options *opts, const struct vgi_display_host *
 	s->kbd.base.sif = &kbd_interface.base;
 	s->mouse.base.sif = &mouse_interface.base;
 	s->tablet.base.sif = &tablet_interface.base;
-	s->qxl.base.sif = &qxl_interface.base;
-	s->qxl.id = 0;
 	s->kbd_added = spice_server_add_interface(s->server, &s->kbd.base) == 0;
 	s->mouse_added = s->kbd_added && spice_server_add_interface(s->server, &s->mouse.base) == 0;
 	s->tablet_added = s->mouse_added && spice_server_add_interface(s->server, &s->tablet.base) == 0;
-	if (!s->tablet_added || spice_server_add_interface(s->server, &s->qxl.base)) {
-		vgi_error("spice: cannot add the display and input interfaces");
+	if (!s->tablet_added) {
+		vgi_error("spice: cannot add the input interfaces");
 		ret = -EIO;
 		goto fail;
 	}
-	s->qxl_added = true;
+	/* one display channel per head, ids 0..heads-1, for scanouts scanout.. */
+	struct vgi_spice *last = s;
+	for (uint32_t i = 0; i < heads; i++) {
+		struct vgi_spice *h = i ? head_alloc(gl, (uint32_t)(scanout + i)) : s;
 
-	QXLDevMemSlot slot = {
-		.slot_group_id = MEMSLOT_GROUP,
-		.slot_id = 0,
-		.generation = 0,
-		.virt_start = 0,
-		.virt_end = ~(uintptr_t)0,
-		.addr_delta = 0,
-		.qxl_ram_size = 0,
-	};
-	spice_qxl_add_memslot(&s->qxl, &slot);
-
-	if (gl) {
-		s->gl_event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (s->gl_event_fd < 0) {
-			ret = -errno;
-			vgi_error("spice: eventfd: %s", strerror(errno));
-			goto fail;
+		if (i) {
+			last->next_head = h;
+			last = h;
 		}
-		s->gl_event_source = g_unix_fd_add(s->gl_event_fd, G_IO_IN, gl_event_ready, s);
+		if ((ret = head_attach(h, s->server, (int)i)))
+			goto fail;
 	}
 	spice_server_vm_start(s->server);
 

@@ -9,11 +9,14 @@
  *   spice-input-client HOST PORT OUTFILE
  *   spice-input-client --stay HOST PORT
  *   spice-input-client --gl URI OUTDIR
+ *   spice-input-client --shot CHANNEL HOST PORT OUT.ppm
  *
  * --gl: a local GL client (unix socket): takes the server's GL scanout
  * (dmabuf), creates OUTDIR/ready once it has it, and on each GL draw reads
  * the dmabuf through mmap, writes it to OUTDIR/gl.ppm and acknowledges the
  * draw; it exits after the second draw.
+ * --shot: like spicy-screenshot, but for display channel CHANNEL (spicy-screenshot
+ * takes channel 0 only): the primary surface at the first invalidate, as PPM.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -104,6 +107,44 @@ static void cursor_set(SpiceCursorChannel *ch, gint w, gint h, gint hx, gint hy,
 	if (w * h > 700)
 		fprintf(out, "cursor-px %08x %08x %08x\n", px[0], px[40], px[64 * 10 + 3]);
 	have_cursor = true;
+}
+
+static int shot_channel = -1;
+static const char *shot_path;
+static int shot_w, shot_h, shot_stride;
+static const uint8_t *shot_data;
+static bool shot_done;
+
+static void shot_primary(SpiceChannel *ch, gint format, gint w, gint h, gint stride, gint shmid, gpointer data,
+			 gpointer user)
+{
+	shot_w = w;
+	shot_h = h;
+	shot_stride = stride;
+	shot_data = data;
+}
+
+static void shot_invalidate(SpiceChannel *ch, gint x, gint y, gint w, gint h, gpointer user)
+{
+	FILE *f;
+
+	if (shot_done || !shot_data)
+		return;
+	f = fopen(shot_path, "wb");
+	if (!f)
+		return;
+	fprintf(f, "P6\n%d %d\n255\n", shot_w, shot_h);
+	for (int j = 0; j < shot_h; j++)
+		for (int i = 0; i < shot_w; i++) {
+			const uint8_t *p = shot_data + (size_t)j * shot_stride + (size_t)i * 4;
+
+			fputc(p[2], f);
+			fputc(p[1], f);
+			fputc(p[0], f);
+		}
+	fclose(f);
+	shot_done = true;
+	g_main_loop_quit(loop);
 }
 
 static gboolean finish(gpointer data)
@@ -213,6 +254,15 @@ static void channel_new(SpiceSession *s, SpiceChannel *ch, gpointer data)
 		return;
 	}
 	if (SPICE_IS_DISPLAY_CHANNEL(ch)) {
+		gint id = -1;
+
+		g_object_get(ch, "channel-id", &id, NULL);
+		if (shot_channel >= 0) {
+			if (id != shot_channel)
+				return;
+			g_signal_connect(ch, "display-primary-create", G_CALLBACK(shot_primary), NULL);
+			g_signal_connect(ch, "display-invalidate", G_CALLBACK(shot_invalidate), NULL);
+		}
 		if (gl_mode) {
 			g_signal_connect(ch, "notify::gl-scanout", G_CALLBACK(gl_scanout_changed), NULL);
 			g_signal_connect(ch, "gl-draw", G_CALLBACK(gl_draw), NULL);
@@ -240,6 +290,21 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "--stay")) {
 		stay = true;
 		a = 2;
+	} else if (argc == 6 && !strcmp(argv[1], "--shot")) {
+		shot_channel = atoi(argv[2]);
+		shot_path = argv[5];
+		stay = true;
+		out = stdout;
+		loop = g_main_loop_new(NULL, FALSE);
+		session = spice_session_new();
+		g_object_set(session, "host", argv[3], "port", argv[4], NULL);
+		g_signal_connect(session, "channel-new", G_CALLBACK(channel_new), NULL);
+		if (!spice_session_connect(session))
+			return 1;
+		g_timeout_add_seconds(30, finish, NULL);
+		g_main_loop_run(loop);
+		spice_session_disconnect(session);
+		return shot_done ? 0 : 1;
 	} else if (argc == 4 && !strcmp(argv[1], "--gl")) {
 		char path[512];
 
