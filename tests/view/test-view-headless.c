@@ -509,6 +509,18 @@ static void test_terminal_keys(void **state)
 		g_free(l);
 	}
 	run_free(&r);
+	/* keys from a file (--keys-file), one or more per line */
+	{
+		char *kf = work_file("keys.txt");
+
+		g_file_set_contents(kf, "j\nPgDn k\n  q\n", -1, NULL);
+		r = run_viewer("keys-file", NULL, "400x300", "--keys-file", kf, pdf, NULL);
+		assert_int_equal(r.status, 0);
+		assert_int_equal(count_frames(&r), 4);
+		assert_non_null(strstr(r.log, "frame 3 file=") && strstr(strstr(r.log, "frame 3 file="), "page=2/3"));
+		run_free(&r);
+		g_free(kf);
+	}
 	/* a lone Esc at the end of the input quits */
 	r = run_viewer("term-esc", "j\033", "400x300", "--no-evdev", pdf, NULL);
 	assert_int_equal(r.status, 0);
