@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
 
 #include <vgi/gpu.h>
 #include <vgi/guest-memory.h>
@@ -43,6 +46,17 @@ struct vrenderer {
 	bool defer_flush;	/* the RESOURCE_FLUSH being processed is fenced: pixels after the fence */
 	uint32_t pending[32];	/* resources with deferred flush pixels */
 	unsigned npending;
+	/*
+	 * Pixel sinks get at most one frame per refresh interval, like a
+	 * display: a guest flipping faster has its in-between frames
+	 * superseded, not read back. The last frame always goes out: a
+	 * one-shot timer (armed only while pixels wait) sends it. The
+	 * device's fd is an epoll set of virglrenderer's fence eventfd and
+	 * that timer.
+	 */
+	int epfd, tfd;
+	bool timer_armed;
+	uint64_t last_delivery_ns, refresh_ns;
 	bool stats;
 	uint64_t n_submit, submit_bytes, ns_handler, ns_virgl;
 	uint64_t n_read, read_bytes, ns_read, n_image;
@@ -132,6 +146,10 @@ static void vr_destroy(struct vgi_gpu_renderer *r)
 			 vr->n_read ? vr->ns_read / 1e6 / vr->n_read : 0.0);
 	}
 	vgi_virgl_free(vr->v);
+	if (vr->epfd >= 0)
+		close(vr->epfd);
+	if (vr->tfd >= 0)
+		close(vr->tfd);
 	free(vr->submit_buf);
 	free(vr);
 }
@@ -423,15 +441,42 @@ static bool vr_fence(struct vgi_gpu_renderer *r, struct vgi_gpu_cmd *cmd)
 
 static int vr_get_fd(struct vgi_gpu_renderer *r)
 {
-	return vgi_virgl_get_fd(to_vr(r)->v);
+	struct vrenderer *vr = to_vr(r);
+	return vr->epfd >= 0 ? vr->epfd : vgi_virgl_get_fd(vr->v);
+}
+
+/* Deliver pending pixels now if a refresh interval has passed, else arm the timer for then. */
+static void deliver_or_arm(struct vrenderer *vr)
+{
+	if (!vr->npending)
+		return;
+	uint64_t now = now_ns();
+	if (vr->tfd < 0 || now - vr->last_delivery_ns >= vr->refresh_ns) {
+		vr->last_delivery_ns = now;
+		run_pending(vr);
+		return;
+	}
+	if (!vr->timer_armed) {
+		uint64_t due = vr->last_delivery_ns + vr->refresh_ns - now;
+		struct itimerspec its = { .it_value = { .tv_sec = (time_t)(due / 1000000000u),
+							.tv_nsec = (long)(due % 1000000000u) } };
+		if (timerfd_settime(vr->tfd, 0, &its, NULL) == 0)
+			vr->timer_armed = true;
+		else
+			run_pending(vr);
+	}
 }
 
 static void vr_dispatch(struct vgi_gpu_renderer *r)
 {
 	struct vrenderer *vr = to_vr(r);
+	if (vr->tfd >= 0) {
+		uint64_t expirations;
+		if (read(vr->tfd, &expirations, sizeof(expirations)) == sizeof(expirations))
+			vr->timer_armed = false;
+	}
 	vgi_virgl_dispatch(vr->v);	/* answers held commands */
-	if (vr->npending)
-		run_pending(vr);	/* outside virglrenderer's fence callbacks */
+	deliver_or_arm(vr);		/* outside virglrenderer's fence callbacks */
 }
 
 static uint32_t vr_resource_create_2d(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res)
@@ -613,6 +658,20 @@ struct vgi_gpu_renderer *vgi_gpu_renderer_virgl_new(struct vgi_gpu *gpu, const s
 	if (!vr->v) {
 		free(vr);
 		return NULL;
+	}
+	vr->refresh_ns = 1000000000u / 60;
+	vr->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	vr->epfd = epoll_create1(EPOLL_CLOEXEC);
+	int vfd = vgi_virgl_get_fd(vr->v);
+	struct epoll_event ev = { .events = EPOLLIN };
+	if (vr->tfd < 0 || vr->epfd < 0 || epoll_ctl(vr->epfd, EPOLL_CTL_ADD, vr->tfd, &ev) ||
+	    (vfd >= 0 && epoll_ctl(vr->epfd, EPOLL_CTL_ADD, vfd, &ev))) {
+		vgi_warn("virgl: no timerfd/epoll: every frame goes to pixel sinks");
+		if (vr->epfd >= 0)
+			close(vr->epfd);
+		if (vr->tfd >= 0)
+			close(vr->tfd);
+		vr->epfd = vr->tfd = -1;
 	}
 	if (cfg->blob)
 		vgi_warn("virgl: blob resources are not offered (virglrenderer 0.10 in this build)");
