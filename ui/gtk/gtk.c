@@ -9,17 +9,23 @@
  * X server) just that part. A scaled view (window not the scanout's size)
  * repaints the matching part of the scaled picture.
  *
- * No GL path: the ops have no scanout_gl, so the device reads 3D scanouts
- * back into pixels for this sink.
+ * GL ("gl=on"): each scanout is a GtkGLArea (GLES) showing a texture that
+ * damage is uploaded into with glTexSubImage2D; a GL scanout's dmabuf is
+ * imported with EGL_EXT_image_dma_buf_import when GDK runs GL on EGL
+ * (Wayland); GDK's X11 backend uses GLX, where no dmabuf can be imported.
+ * Without gl=on the ops have no scanout_gl, and the device reads 3D
+ * scanouts back into pixels for this sink.
  *
  * Keys: on X11 and Wayland the hardware keycode is the evdev code + 8;
  * other backends go through a keyval table.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <drm_fourcc.h>
 #include <gtk/gtk.h>
@@ -31,6 +37,11 @@
 #include <vgi/input.h>
 #include <vgi/log.h>
 #include <vgi/sinks.h>
+
+#ifdef VGI_GTK_GL
+#include <epoxy/egl.h>
+#include <epoxy/gl.h>
+#endif
 
 #include "gtk-keymap.h"
 #include "gtk-sink.h"
@@ -47,7 +58,21 @@ struct gtk_output {
 	uint32_t width, height;		/* scanout size */
 	cairo_surface_t *shadow;	/* CAIRO_FORMAT_RGB24 copy of the scanout */
 	GtkWidget *window;		/* own window ("windows") or the shared one */
-	GtkWidget *area;
+	GtkWidget *area;		/* what takes input and sits in the window or tab */
+	GtkWidget *view;		/* what shows pixels: area itself, or a GtkGLArea in it */
+#ifdef VGI_GTK_GL
+	GLuint tex, prog, vbo, vao;
+	GLint loc_pos, loc_uv;
+	bool es;			/* GDK gave a GLES context (else desktop GL) */
+	uint32_t tex_w, tex_h;
+	bool dirty;			/* damage waiting for the next render */
+	struct vgi_rect damage;		/* union of it */
+	bool gl_scanout;		/* showing an imported dmabuf */
+	bool gl_pending;		/* a dmabuf to import at the next render */
+	struct vgi_gl_scanout gl;	/* its description (gl.dmabuf_fd is our dup) */
+	EGLImageKHR image;
+	float u0, v0, u1, v1;
+#endif
 	int alloc_w, alloc_h;
 	int rep_w, rep_h;		/* last size reported through output_changed */
 	bool sized;			/* the area has had its first allocation */
@@ -66,6 +91,7 @@ struct gtk_output {
 struct gtk_sink {
 	struct vgi_display_host host;
 	bool windows;			/* a window per scanout, else tabs */
+	bool gl;			/* GtkGLArea views */
 	GtkWidget *window;		/* tabs: the one window */
 	GtkWidget *notebook;
 	struct gtk_output out[VGI_MAX_SCANOUTS];
@@ -180,6 +206,31 @@ static void queue_rect(struct gtk_output *o, const struct vgi_rect *r)
 {
 	if (!o->area)
 		return;
+#ifdef VGI_GTK_GL
+	if (o->sink->gl) {
+		struct vgi_rect all = { 0, 0, o->width, o->height };
+
+		if (!r)
+			r = &all;
+		if (!o->dirty) {
+			o->damage = *r;
+		} else {
+			/* union of the damage since the last render */
+			uint32_t x0 = r->x < o->damage.x ? r->x : o->damage.x;
+			uint32_t y0 = r->y < o->damage.y ? r->y : o->damage.y;
+			uint64_t x1 = (uint64_t)r->x + r->width, y1 = (uint64_t)r->y + r->height;
+
+			if ((uint64_t)o->damage.x + o->damage.width > x1)
+				x1 = (uint64_t)o->damage.x + o->damage.width;
+			if ((uint64_t)o->damage.y + o->damage.height > y1)
+				y1 = (uint64_t)o->damage.y + o->damage.height;
+			o->damage = (struct vgi_rect){ x0, y0, (uint32_t)(x1 - x0), (uint32_t)(y1 - y0) };
+		}
+		o->dirty = true;
+		gtk_gl_area_queue_render(GTK_GL_AREA(o->view));
+		return;
+	}
+#endif
 	if (!r) {
 		gtk_widget_queue_draw(o->area);
 		return;
@@ -195,6 +246,294 @@ static void queue_rect(struct gtk_output *o, const struct vgi_rect *r)
 		gtk_widget_queue_draw_area(o->area, x0, y0, x1 - x0, y1 - y0);
 	}
 }
+
+#ifdef VGI_GTK_GL
+/* GLES 2 shaders, and GLSL 1.50 for GDK's desktop GL (core or compatibility) */
+static const char vs_es[] =
+	"attribute vec2 pos;\n"
+	"attribute vec2 uv;\n"
+	"varying vec2 v_uv;\n"
+	"void main() { v_uv = uv; gl_Position = vec4(pos, 0.0, 1.0); }\n";
+static const char fs_es[] =
+	"precision mediump float;\n"
+	"varying vec2 v_uv;\n"
+	"uniform sampler2D tex;\n"
+	"void main() { gl_FragColor = vec4(texture2D(tex, v_uv).rgb, 1.0); }\n";
+static const char vs_gl[] =
+	"#version 150\n"
+	"in vec2 pos;\n"
+	"in vec2 uv;\n"
+	"out vec2 v_uv;\n"
+	"void main() { v_uv = uv; gl_Position = vec4(pos, 0.0, 1.0); }\n";
+static const char fs_gl[] =
+	"#version 150\n"
+	"in vec2 v_uv;\n"
+	"uniform sampler2D tex;\n"
+	"out vec4 color;\n"
+	"void main() { color = vec4(texture(tex, v_uv).rgb, 1.0); }\n";
+
+static GLuint compile(GLenum type, const char *src)
+{
+	GLuint sh = glCreateShader(type);
+	GLint ok = 0;
+
+	glShaderSource(sh, 1, &src, NULL);
+	glCompileShader(sh);
+	glGetShaderiv(sh, GL_COMPILE_STATUS, &ok);
+	if (!ok) {
+		char log[256] = "";
+
+		glGetShaderInfoLog(sh, sizeof(log), NULL, log);
+		vgi_error("gtk: shader: %s", log);
+		glDeleteShader(sh);
+		return 0;
+	}
+	return sh;
+}
+
+static void gl_new_texture(struct gtk_output *o)
+{
+	glGenTextures(1, &o->tex);
+	glBindTexture(GL_TEXTURE_2D, o->tex);
+	glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
+	glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
+	o->tex_w = o->tex_h = 0;
+}
+
+static void gl_drop_image(struct gtk_output *o)
+{
+	if (o->image != EGL_NO_IMAGE_KHR) {
+		eglDestroyImageKHR(eglGetCurrentDisplay(), o->image);
+		o->image = EGL_NO_IMAGE_KHR;
+	}
+}
+
+static void on_gl_realize(GtkWidget *w, gpointer data)
+{
+	struct gtk_output *o = data;
+	GLuint vs, fs;
+	GLint ok = 0;
+
+	gtk_gl_area_make_current(GTK_GL_AREA(w));
+	if (gtk_gl_area_get_error(GTK_GL_AREA(w))) {
+		vgi_error("gtk: scanout %u: no GL context: %s", o->id, gtk_gl_area_get_error(GTK_GL_AREA(w))->message);
+		return;
+	}
+	o->es = gdk_gl_context_get_use_es(gtk_gl_area_get_context(GTK_GL_AREA(w)));
+	vs = compile(GL_VERTEX_SHADER, o->es ? vs_es : vs_gl);
+	fs = compile(GL_FRAGMENT_SHADER, o->es ? fs_es : fs_gl);
+	if (vs && fs) {
+		o->prog = glCreateProgram();
+		glAttachShader(o->prog, vs);
+		glAttachShader(o->prog, fs);
+		glLinkProgram(o->prog);
+		glGetProgramiv(o->prog, GL_LINK_STATUS, &ok);
+		if (!ok) {
+			char log[256] = "";
+
+			glGetProgramInfoLog(o->prog, sizeof(log), NULL, log);
+			vgi_error("gtk: GL link (%s, %s): %s", (const char *)glGetString(GL_VERSION),
+				  gdk_gl_context_get_use_es(gtk_gl_area_get_context(GTK_GL_AREA(w))) ? "ES" : "desktop",
+				  log);
+			glDeleteProgram(o->prog);
+			o->prog = 0;
+		}
+	}
+	if (vs)
+		glDeleteShader(vs);
+	if (fs)
+		glDeleteShader(fs);
+	if (!o->prog) {
+		vgi_error("gtk: scanout %u: GL program failed", o->id);
+		return;
+	}
+	o->loc_pos = glGetAttribLocation(o->prog, "pos");
+	o->loc_uv = glGetAttribLocation(o->prog, "uv");
+	/* vertices in a buffer (a core profile has no client arrays), in a VAO where there are VAOs */
+	glGenBuffers(1, &o->vbo);
+	if (!o->es || epoxy_gl_version() >= 30) {
+		glGenVertexArrays(1, &o->vao);
+		glBindVertexArray(o->vao);
+	}
+	glBindBuffer(GL_ARRAY_BUFFER, o->vbo);
+	glVertexAttribPointer((GLuint)o->loc_pos, 2, GL_FLOAT, GL_FALSE, 0, (void *)0);
+	glVertexAttribPointer((GLuint)o->loc_uv, 2, GL_FLOAT, GL_FALSE, 0, (void *)(8 * sizeof(GLfloat)));
+	glEnableVertexAttribArray((GLuint)o->loc_pos);
+	glEnableVertexAttribArray((GLuint)o->loc_uv);
+	if (o->vao)
+		glBindVertexArray(0);
+	gl_new_texture(o);
+	o->image = EGL_NO_IMAGE_KHR;
+	o->gl_scanout = false;
+	o->dirty = true;
+	o->damage = (struct vgi_rect){ 0, 0, o->width, o->height };
+	if (o->gl.dmabuf_fd >= 0)
+		o->gl_pending = true;
+	vgi_info("gtk: scanout %u: GL path (%s, %s)", o->id, (const char *)glGetString(GL_RENDERER),
+		 (const char *)glGetString(GL_VERSION));
+}
+
+static void on_gl_unrealize(GtkWidget *w, gpointer data)
+{
+	struct gtk_output *o = data;
+
+	gtk_gl_area_make_current(GTK_GL_AREA(w));
+	if (gtk_gl_area_get_error(GTK_GL_AREA(w)))
+		return;
+	gl_drop_image(o);
+	if (o->tex)
+		glDeleteTextures(1, &o->tex);
+	if (o->prog)
+		glDeleteProgram(o->prog);
+	if (o->vbo)
+		glDeleteBuffers(1, &o->vbo);
+	if (o->vao)
+		glDeleteVertexArrays(1, &o->vao);
+	o->tex = o->prog = o->vbo = o->vao = 0;
+	o->tex_w = o->tex_h = 0;
+}
+
+/* Import the pending dmabuf (needs GDK's GL on EGL). */
+static void gl_import(struct gtk_output *o)
+{
+	EGLDisplay dpy = eglGetCurrentDisplay();
+	const struct vgi_gl_scanout *g = &o->gl;
+	EGLint attrs[32], n = 0;
+
+	o->gl_pending = false;
+	if (dpy == EGL_NO_DISPLAY || !epoxy_has_egl_extension(dpy, "EGL_EXT_image_dma_buf_import")) {
+		vgi_warn("gtk: scanout %u: GDK's GL is not on EGL with dmabuf import (X11 uses GLX): "
+			 "use gl=off to get pixels", o->id);
+		return;
+	}
+	attrs[n++] = EGL_WIDTH; attrs[n++] = (EGLint)g->buf_width;
+	attrs[n++] = EGL_HEIGHT; attrs[n++] = (EGLint)g->buf_height;
+	attrs[n++] = EGL_LINUX_DRM_FOURCC_EXT; attrs[n++] = (EGLint)g->fourcc;
+	attrs[n++] = EGL_DMA_BUF_PLANE0_FD_EXT; attrs[n++] = g->dmabuf_fd;
+	attrs[n++] = EGL_DMA_BUF_PLANE0_OFFSET_EXT; attrs[n++] = (EGLint)g->offset;
+	attrs[n++] = EGL_DMA_BUF_PLANE0_PITCH_EXT; attrs[n++] = (EGLint)g->stride;
+	if (g->modifier != DRM_FORMAT_MOD_INVALID &&
+	    epoxy_has_egl_extension(dpy, "EGL_EXT_image_dma_buf_import_modifiers")) {
+		attrs[n++] = EGL_DMA_BUF_PLANE0_MODIFIER_LO_EXT; attrs[n++] = (EGLint)(g->modifier & 0xffffffff);
+		attrs[n++] = EGL_DMA_BUF_PLANE0_MODIFIER_HI_EXT; attrs[n++] = (EGLint)(g->modifier >> 32);
+	}
+	attrs[n++] = EGL_NONE;
+	gl_drop_image(o);
+	o->image = eglCreateImageKHR(dpy, EGL_NO_CONTEXT, EGL_LINUX_DMA_BUF_EXT, NULL, attrs);
+	if (o->image == EGL_NO_IMAGE_KHR) {
+		vgi_warn("gtk: scanout %u: dmabuf import failed (fourcc 0x%08x, EGL error 0x%x)", o->id, g->fourcc,
+			 eglGetError());
+		return;
+	}
+	glDeleteTextures(1, &o->tex);
+	gl_new_texture(o);
+	glEGLImageTargetTexture2DOES(GL_TEXTURE_2D, o->image);
+	o->gl_scanout = true;
+	o->tex_w = g->buf_width;
+	o->tex_h = g->buf_height;
+	o->u0 = (float)g->x / g->buf_width;
+	o->u1 = (float)(g->x + g->width) / g->buf_width;
+	o->v0 = (float)g->y / g->buf_height;
+	o->v1 = (float)(g->y + g->height) / g->buf_height;
+	if (!g->y0_top) {
+		float t = o->v0;
+
+		o->v0 = o->v1;
+		o->v1 = t;
+	}
+}
+
+/* Damage from the cairo copy into the texture. */
+static void gl_upload(struct gtk_output *o)
+{
+	const uint8_t *px;
+	int stride;
+	struct vgi_rect r = o->damage;
+
+	o->dirty = false;
+	if (!o->shadow)
+		return;
+	if (o->gl_scanout) {
+		gl_drop_image(o);
+		glDeleteTextures(1, &o->tex);
+		gl_new_texture(o);
+		o->gl_scanout = false;
+	}
+	glBindTexture(GL_TEXTURE_2D, o->tex);
+	o->u0 = 0.0f, o->v0 = 0.0f, o->u1 = 1.0f, o->v1 = 1.0f;
+	if (o->tex_w != o->width || o->tex_h != o->height) {
+		/* cairo's RGB24 is B,G,R,X in memory: BGRA upload (GLES: EXT_texture_format_BGRA8888) */
+		glTexImage2D(GL_TEXTURE_2D, 0, o->es ? GL_BGRA_EXT : GL_RGBA8, (GLsizei)o->width, (GLsizei)o->height,
+			     0, GL_BGRA_EXT, GL_UNSIGNED_BYTE, NULL);
+		o->tex_w = o->width;
+		o->tex_h = o->height;
+		r = (struct vgi_rect){ 0, 0, o->width, o->height };
+	}
+	if (!vgi_rect_clip(&r, o->width, o->height))
+		return;
+	cairo_surface_flush(o->shadow);
+	px = cairo_image_surface_get_data(o->shadow);
+	stride = cairo_image_surface_get_stride(o->shadow);
+	glPixelStorei(GL_UNPACK_ALIGNMENT, 4);
+	if (!o->es || epoxy_gl_version() >= 30 || epoxy_has_gl_extension("GL_EXT_unpack_subimage")) {
+		glPixelStorei(GL_UNPACK_ROW_LENGTH_EXT, stride / 4);
+		glTexSubImage2D(GL_TEXTURE_2D, 0, (GLint)r.x, (GLint)r.y, (GLsizei)r.width, (GLsizei)r.height,
+				GL_BGRA_EXT, GL_UNSIGNED_BYTE, px + (size_t)r.y * stride + (size_t)r.x * 4);
+		glPixelStorei(GL_UNPACK_ROW_LENGTH_EXT, 0);
+	} else {
+		for (uint32_t y = r.y; y < r.y + r.height; y++)
+			glTexSubImage2D(GL_TEXTURE_2D, 0, (GLint)r.x, (GLint)y, (GLsizei)r.width, 1, GL_BGRA_EXT,
+					GL_UNSIGNED_BYTE, px + (size_t)y * stride + (size_t)r.x * 4);
+	}
+}
+
+static gboolean on_gl_render(GtkGLArea *area, GdkGLContext *ctx, gpointer data)
+{
+	struct gtk_output *o = data;
+	int w = o->alloc_w, h = o->alloc_h;
+
+	glClearColor(0, 0, 0, 1);
+	glClear(GL_COLOR_BUFFER_BIT);
+	if (!o->prog || w <= 0 || h <= 0)
+		return TRUE;
+	if (o->gl_pending)
+		gl_import(o);
+	else if (o->dirty && !o->gl_scanout)
+		gl_upload(o);
+	if (o->tex_w) {
+		float x0 = 2.0f * (float)o->ox / w - 1.0f, x1 = 2.0f * (float)(o->ox + o->dst_w) / w - 1.0f;
+		float y0 = 1.0f - 2.0f * (float)o->oy / h, y1 = 1.0f - 2.0f * (float)(o->oy + o->dst_h) / h;
+		const GLfloat pos[] = { x0, y0, x1, y0, x0, y1, x1, y1 };
+		const GLfloat uv[] = { o->u0, o->v0, o->u1, o->v0, o->u0, o->v1, o->u1, o->v1 };
+		GLint filter = o->dst_w == (int)o->width && o->dst_h == (int)o->height ? GL_NEAREST : GL_LINEAR;
+
+		glUseProgram(o->prog);
+		glActiveTexture(GL_TEXTURE0);
+		glBindTexture(GL_TEXTURE_2D, o->tex);
+		glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, filter);
+		glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, filter);
+		GLfloat verts[16];
+
+		memcpy(verts, pos, sizeof(pos));
+		memcpy(verts + 8, uv, sizeof(uv));
+		if (o->vao)
+			glBindVertexArray(o->vao);
+		glBindBuffer(GL_ARRAY_BUFFER, o->vbo);
+		glBufferData(GL_ARRAY_BUFFER, sizeof(verts), verts, GL_STREAM_DRAW);
+		if (!o->vao) {
+			glVertexAttribPointer((GLuint)o->loc_pos, 2, GL_FLOAT, GL_FALSE, 0, (void *)0);
+			glVertexAttribPointer((GLuint)o->loc_uv, 2, GL_FLOAT, GL_FALSE, 0, (void *)(8 * sizeof(GLfloat)));
+			glEnableVertexAttribArray((GLuint)o->loc_pos);
+			glEnableVertexAttribArray((GLuint)o->loc_uv);
+		}
+		glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
+		if (o->vao)
+			glBindVertexArray(0);
+	}
+	o->sink->presented++;
+	return TRUE;
+}
+#endif
 
 /* ---- windows ---- */
 
@@ -330,6 +669,8 @@ static gboolean on_key(GtkWidget *window, GdkEventKey *ev, gpointer data)
 	if (!o)
 		return TRUE;
 	code = vgi_gtk_key_to_evdev(ev->hardware_keycode, ev->keyval, s->keycode_is_evdev);
+	vgi_debug("gtk: key %u (keyval 0x%x, state 0x%x) %s -> %u", ev->hardware_keycode, ev->keyval, ev->state,
+		  down ? "down" : "up", code);
 	if (!code || code > KEY_MAX) {
 		vgi_debug("gtk: key %u (keyval 0x%x) has no evdev code", ev->hardware_keycode, ev->keyval);
 		return TRUE;
@@ -588,15 +929,32 @@ static GtkWidget *new_window(struct gtk_sink *s)
 static void out_create(struct gtk_output *o)
 {
 	struct gtk_sink *s = o->sink;
-	GtkWidget *area = gtk_drawing_area_new();
+	GtkWidget *area;
 
+#ifdef VGI_GTK_GL
+	if (s->gl) {
+		/* the GL view in an event box, which has the window that takes input */
+		area = gtk_event_box_new();
+		o->view = gtk_gl_area_new();
+		gtk_gl_area_set_use_es(GTK_GL_AREA(o->view), TRUE);
+		gtk_gl_area_set_auto_render(GTK_GL_AREA(o->view), FALSE);
+		g_signal_connect(o->view, "realize", G_CALLBACK(on_gl_realize), o);
+		g_signal_connect(o->view, "unrealize", G_CALLBACK(on_gl_unrealize), o);
+		g_signal_connect(o->view, "render", G_CALLBACK(on_gl_render), o);
+		gtk_container_add(GTK_CONTAINER(area), o->view);
+	} else
+#endif
+	{
+		area = gtk_drawing_area_new();
+		o->view = area;
+		g_signal_connect(area, "draw", G_CALLBACK(on_draw), o);
+	}
 	o->area = area;
 	o->sized = false;
 	gtk_widget_set_can_focus(area, TRUE);
 	gtk_widget_add_events(area, GDK_POINTER_MOTION_MASK | GDK_BUTTON_PRESS_MASK | GDK_BUTTON_RELEASE_MASK |
 				    GDK_SCROLL_MASK | GDK_ENTER_NOTIFY_MASK | GDK_LEAVE_NOTIFY_MASK);
 	gtk_widget_set_size_request(area, (int)o->width, (int)o->height);
-	g_signal_connect(area, "draw", G_CALLBACK(on_draw), o);
 	g_signal_connect(area, "motion-notify-event", G_CALLBACK(on_motion), o);
 	g_signal_connect(area, "button-press-event", G_CALLBACK(on_button), o);
 	g_signal_connect(area, "button-release-event", G_CALLBACK(on_button), o);
@@ -624,7 +982,7 @@ static void out_create(struct gtk_output *o)
 		}
 		o->window = s->window;
 		snprintf(label, sizeof(label), "scanout %u", o->id);
-		gtk_widget_show(area);
+		gtk_widget_show_all(area);
 		if (gtk_notebook_get_n_pages(GTK_NOTEBOOK(s->notebook)) == 1) {
 			/* the tab bar appears: grow the window rather than shrink the visible scanout */
 			struct gtk_output *cur = current_output(s, s->window);
@@ -653,6 +1011,8 @@ static void out_destroy(struct gtk_output *o)
 		return;
 	if (s->grab == o)
 		ungrab(s);
+	if (o->view != o->area)
+		gtk_widget_destroy(o->view);	/* unrealizes it, freeing its GL objects, while o is valid */
 	g_signal_handlers_disconnect_by_data(o->area, o);
 	if (s->windows) {
 		gtk_widget_destroy(o->window);
@@ -667,6 +1027,7 @@ static void out_destroy(struct gtk_output *o)
 	}
 	g_idle_remove_by_data(o);
 	o->area = NULL;
+	o->view = NULL;
 	o->window = NULL;
 	o->sized = false;
 }
@@ -705,6 +1066,12 @@ static void gtk_scanout(void *sink, uint32_t id, const struct vgi_scanout *sc)
 
 	if (!o || !sc)
 		return;
+#ifdef VGI_GTK_GL
+	if (o->gl.dmabuf_fd >= 0)
+		close(o->gl.dmabuf_fd);
+	o->gl.dmabuf_fd = -1;
+	o->gl_pending = false;
+#endif
 	if (!sc->enabled || !sc->width || !sc->height) {
 		out_destroy(o);
 		if (o->shadow)
@@ -840,6 +1207,60 @@ static void gtk_cursor(void *sink, uint32_t id, const struct vgi_cursor *c)
 	apply_cursor(o);
 }
 
+#ifdef VGI_GTK_GL
+static void gtk_scanout_gl(void *sink, uint32_t id, const struct vgi_gl_scanout *g)
+{
+	struct gtk_sink *s = sink;
+	struct gtk_output *o = out_get(s, id, "scanout_gl");
+	struct vgi_scanout sc = { .enabled = true, .format = DRM_FORMAT_XRGB8888 };
+	int fd;
+
+	if (!o || !g)
+		return;
+	if (!g->enabled || !g->width || !g->height) {
+		sc.enabled = false;
+		gtk_scanout(s, id, &sc);
+		return;
+	}
+	if (g->dmabuf_fd < 0) {
+		vgi_warn("gtk: scanout %u: GL scanout without a dmabuf (texture %u of another context) cannot be shown",
+			 id, g->texture);
+		return;
+	}
+	if (g->width > 16384 || g->height > 16384 || !g->buf_width || !g->buf_height ||
+	    (uint64_t)g->x + g->width > g->buf_width || (uint64_t)g->y + g->height > g->buf_height) {
+		vgi_warn("gtk: scanout %u: bad GL scanout %ux%u+%u+%u of %ux%u", id, g->width, g->height, g->x, g->y,
+			 g->buf_width, g->buf_height);
+		return;
+	}
+	fd = fcntl(g->dmabuf_fd, F_DUPFD_CLOEXEC, 3);	/* imported at the next render: keep our own */
+	if (fd < 0) {
+		vgi_warn("gtk: scanout %u: cannot keep the dmabuf: %s", id, strerror(errno));
+		return;
+	}
+	sc.width = g->width;
+	sc.height = g->height;
+	gtk_scanout(s, id, &sc);
+	if (!o->area) {
+		close(fd);
+		return;
+	}
+	o->gl = *g;
+	o->gl.dmabuf_fd = fd;
+	o->gl_pending = true;
+	gtk_gl_area_queue_render(GTK_GL_AREA(o->view));
+}
+
+static void gtk_gl_update(void *sink, uint32_t id, const struct vgi_rect *damage)
+{
+	struct gtk_sink *s = sink;
+	struct gtk_output *o = out_get(s, id, "gl_update");
+
+	if (o && o->area && o->view)
+		gtk_gl_area_queue_render(GTK_GL_AREA(o->view));	/* the imported buffer is live */
+}
+#endif
+
 static void gtk_destroy(void *sink)
 {
 	struct gtk_sink *s = sink;
@@ -855,6 +1276,10 @@ static void gtk_destroy(void *sink)
 			cairo_surface_destroy(o->shadow);
 		if (o->cursor)
 			g_object_unref(o->cursor);
+#ifdef VGI_GTK_GL
+		if (o->gl.dmabuf_fd >= 0)
+			close(o->gl.dmabuf_fd);
+#endif
 	}
 	if (s->window)
 		gtk_widget_destroy(s->window);
@@ -870,11 +1295,37 @@ static const struct vgi_display_ops gtk_ops = {
 	.destroy = gtk_destroy,
 };
 
+#ifdef VGI_GTK_GL
+static const struct vgi_display_ops gtk_ops_gl = {
+	.scanout = gtk_scanout,
+	.update = gtk_update,
+	.scanout_gl = gtk_scanout_gl,
+	.gl_update = gtk_gl_update,
+	.cursor = gtk_cursor,
+	.destroy = gtk_destroy,
+};
+#endif
+
 int vgi_gtk_sink_new(struct vgi_options *opts, const struct vgi_display_host *host, struct vgi_display_sink *out)
 {
 	struct gtk_sink *s;
 	bool windows = vgi_options_flag(opts, "windows");
+	const char *gl = vgi_options_get(opts, "gl");
+	bool use_gl = false;
 	const char *type;
+
+	if (gl && (!strcmp(gl, "on") || !*gl))
+		use_gl = true;
+	else if (gl && strcmp(gl, "off")) {
+		vgi_error("gtk: gl=%s: expected on or off", gl);
+		return -EINVAL;
+	}
+#ifndef VGI_GTK_GL
+	if (use_gl) {
+		vgi_error("gtk: gl=on: built without libepoxy");
+		return -EINVAL;
+	}
+#endif
 
 	if (!gtk_init_check(NULL, NULL)) {
 		vgi_error("gtk: cannot open a display (is DISPLAY or WAYLAND_DISPLAY set?)");
@@ -886,14 +1337,23 @@ int vgi_gtk_sink_new(struct vgi_options *opts, const struct vgi_display_host *ho
 	if (host)
 		s->host = *host;
 	s->windows = windows;
+	s->gl = use_gl;
 	for (unsigned i = 0; i < VGI_MAX_SCANOUTS; i++) {
 		s->out[i].sink = s;
 		s->out[i].id = i;
+#ifdef VGI_GTK_GL
+		s->out[i].gl.dmabuf_fd = -1;
+		s->out[i].image = EGL_NO_IMAGE_KHR;
+#endif
 	}
 	s->blank = gdk_cursor_new_for_display(gdk_display_get_default(), GDK_BLANK_CURSOR);
 	type = G_OBJECT_TYPE_NAME(gdk_display_get_default());
 	s->keycode_is_evdev = type && (!strcmp(type, "GdkX11Display") || !strcmp(type, "GdkWaylandDisplay"));
+#ifdef VGI_GTK_GL
+	out->ops = use_gl ? &gtk_ops_gl : &gtk_ops;
+#else
 	out->ops = &gtk_ops;
+#endif
 	out->sink = s;
 	return 0;
 }

@@ -44,11 +44,11 @@ struct result {
 static uint64_t presented(const char *name, void *sink)
 {
 #ifdef TEST_SDL
-	if (!strcmp(name, "sdl"))
+	if (!strncmp(name, "sdl", 3))
 		return vgi_sdl_sink_presented(sink);
 #endif
 #ifdef TEST_GTK
-	if (!strcmp(name, "gtk"))
+	if (!strncmp(name, "gtk", 3))
 		return vgi_gtk_sink_presented(sink);
 #endif
 	(void)name, (void)sink;
@@ -58,7 +58,7 @@ static uint64_t presented(const char *name, void *sink)
 static void settle(const char *name, void *sink)
 {
 #ifdef TEST_GTK
-	if (!strcmp(name, "gtk"))
+	if (!strncmp(name, "gtk", 3))
 		vgi_gtk_sink_sync(sink);
 #endif
 	(void)name, (void)sink;
@@ -135,7 +135,7 @@ static int run(const char *name, struct result *res)
 int main(void)
 {
 	const char *names = vgi_display_sink_names();
-	const char *want[] = { "headless", "sdl", "gtk" };
+	const char *want[] = { "headless", "sdl", "sdl,gl=on", "gtk", "gtk,gl=on" };
 	double area = (double)SMALL * SMALL / ((double)FW * FH);
 	int ret;
 
@@ -146,31 +146,31 @@ int main(void)
 	if (!frame)
 		return 1;
 	printf("CPU time per presented %dx%d XRGB8888 frame (us); X = the Xvfb server's share\n", FW, FH);
-	printf("%-9s %9s %9s %9s %9s %9s %9s %11s %11s %13s\n", "sink", "full", "full X", "64x64", "64x64 X",
+	printf("%-10s %9s %9s %9s %9s %9s %9s %11s %11s %13s\n", "sink", "full", "full X", "64x64", "64x64 X",
 	       "256x256", "256 X", "small/full", "area ratio", "ns/px 256-64");
 	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		struct result r;
 		char pat[32];
 
-		snprintf(pat, sizeof(pat), " %s ", want[i]);
+		snprintf(pat, sizeof(pat), " %.*s ", (int)strcspn(want[i], ","), want[i]);
 		{
 			char all[160];
 
 			snprintf(all, sizeof(all), " %s ", names);
 			if (!strstr(all, pat)) {
-				printf("%-9s (not built)\n", want[i]);
+				printf("%-10s (not built)\n", want[i]);
 				continue;
 			}
 		}
 		if (run(want[i], &r)) {
-			printf("%-9s (could not start)\n", want[i]);
+			printf("%-10s (could not start)\n", want[i]);
 			continue;
 		}
 		/* marginal cost per pixel between 64x64 and 256x256, against the full frame's per-pixel cost */
 		double marg = ((r.mid_us + r.mid_x_us) - (r.small_us + r.small_x_us)) * 1000.0 /
 			      ((double)MID * MID - (double)SMALL * SMALL);
 
-		printf("%-9s %9.1f %9.1f %9.2f %9.2f %9.2f %9.2f %11.5f %11.5f %6.2f (%4.2f)\n", want[i], r.full_us,
+		printf("%-10s %9.1f %9.1f %9.2f %9.2f %9.2f %9.2f %11.5f %11.5f %6.2f (%4.2f)\n", want[i], r.full_us,
 		       r.full_x_us, r.small_us, r.small_x_us, r.mid_us, r.mid_x_us,
 		       (r.small_us + r.small_x_us) / (r.full_us + r.full_x_us), area, marg,
 		       (r.full_us + r.full_x_us) * 1000.0 / ((double)FW * FH));
