@@ -327,10 +327,34 @@ static void cmd_capset(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 	free(resp);
 }
 
+static void arm_timer(struct vrenderer *vr, uint64_t due)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(due / 1000000000u),
+						.tv_nsec = (long)(due % 1000000000u) } };
+	if (due == 0)
+		its.it_value.tv_nsec = 1;	/* zero would disarm */
+	if (timerfd_settime(vr->tfd, 0, &its, NULL) == 0)
+		vr->timer_armed = true;
+	else
+		run_pending(vr);
+}
+
+/* When the next frame may go to pixel sinks: 0 = now. */
+static uint64_t next_frame_due(struct vrenderer *vr)
+{
+	uint64_t now = now_ns();
+	return now - vr->last_delivery_ns >= vr->refresh_ns ? 0 : vr->last_delivery_ns + vr->refresh_ns - now;
+}
+
+/*
+ * A flush of a scanout for pixel sinks: its pixels go out later, at most
+ * one frame per refresh. Fenced flushes: after the answer (vr_dispatch);
+ * others: when the timer says (right away if a refresh has passed).
+ */
 static void flush_defer(struct vrenderer *vr, struct vgi_gpu_cmd *cmd, struct vgi_gpu_resource *res)
 {
 	struct vres *vs = vres_of(res);
-	if (!(cmd->hdr.flags & VIRTIO_GPU_FLAG_FENCE) || !res->scanout_mask || vs->gl)
+	if (vr->tfd < 0 || !res->scanout_mask || vs->gl)
 		return;
 	if (!vs->pending) {
 		if (vr->npending >= sizeof(vr->pending) / sizeof(vr->pending[0]))
@@ -339,6 +363,8 @@ static void flush_defer(struct vrenderer *vr, struct vgi_gpu_cmd *cmd, struct vg
 		vs->pending = true;
 	}
 	vr->defer_flush = true;
+	if (!(cmd->hdr.flags & VIRTIO_GPU_FLAG_FENCE) && !vr->timer_armed)
+		arm_timer(vr, next_frame_due(vr));
 }
 
 /* Peek at a core command (without answering) to track what pixel sinks need. */
@@ -450,20 +476,12 @@ static void deliver_or_arm(struct vrenderer *vr)
 {
 	if (!vr->npending)
 		return;
-	uint64_t now = now_ns();
-	if (vr->tfd < 0 || now - vr->last_delivery_ns >= vr->refresh_ns) {
-		vr->last_delivery_ns = now;
+	uint64_t due = vr->tfd < 0 ? 0 : next_frame_due(vr);
+	if (due == 0) {
+		vr->last_delivery_ns = now_ns();
 		run_pending(vr);
-		return;
-	}
-	if (!vr->timer_armed) {
-		uint64_t due = vr->last_delivery_ns + vr->refresh_ns - now;
-		struct itimerspec its = { .it_value = { .tv_sec = (time_t)(due / 1000000000u),
-							.tv_nsec = (long)(due % 1000000000u) } };
-		if (timerfd_settime(vr->tfd, 0, &its, NULL) == 0)
-			vr->timer_armed = true;
-		else
-			run_pending(vr);
+	} else if (!vr->timer_armed) {
+		arm_timer(vr, due);
 	}
 }
 
