@@ -106,3 +106,17 @@ vi = {
 }
 for k, v in vi.items():
     write('fuzz-virtio-input', k, v)
+
+# ---- fuzz-gpu: every command with every field 0xff, then 0 (the hostile suite's extreme sizes) ----
+GPU_CMDS = [(0x100, 24), (0x101, 40), (0x102, 32), (0x103, 48), (0x104, 48), (0x105, 56), (0x106, 32), (0x107, 32),
+            (0x108, 32), (0x109, 40), (0x10a, 32), (0x10b, 32), (0x10c, 56), (0x10d, 64), (0x200, 96), (0x201, 24),
+            (0x202, 32), (0x204, 72), (0x205, 72), (0x206, 72), (0x207, 32), (0x208, 40), (0x209, 32)]
+for fill in (0xff, 0x00):
+    recs = b''
+    for t, ln in GPU_CMDS:
+        cmd = struct.pack('<I', t) + bytes([fill]) * (ln - 4)
+        recs += bytes([0]) + struct.pack('<HHH', ln, 16, 1200 if fill else 0) + cmd + bytes([fill]) * 16
+    for t in (0x300, 0x301):
+        cmd = struct.pack('<I', t) + bytes([fill]) * 52
+        recs += bytes([1]) + struct.pack('<HHH', 56, 0, 0) + cmd
+    write('fuzz-gpu', 'extreme-%02x' % fill, bytes([3]) + recs)
