@@ -4,7 +4,8 @@
 # -fprofile-instr-generate -fcoverage-mapping runs every fuzz corpus (the
 # fuzz-*-corpus tests) and the in-process suite, then reports per file.
 # Usage: tests/fuzz/coverage.sh [build-dir]   (default build-cov; extra corpus
-# folders in VGI_COV_CORPUS="fuzz-gpu=/path ..." are run too)
+# folders in VGI_COV_CORPUS="fuzz-gpu=/path ..." are run too; VGI_COV_SUITES
+# picks the meson suites, default "fuzz inproc")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=${1:-build-cov}
@@ -16,7 +17,9 @@ ninja -C "$dir" -j"${VGI_JOBS:-2}" >/dev/null
 prof="$dir/coverage-profiles"
 rm -rf "$prof"; mkdir -p "$prof"
 export LLVM_PROFILE_FILE="$PWD/$prof/%p-%m.profraw"
-meson test -C "$dir" --no-rebuild --num-processes 2 --suite fuzz --suite inproc >/dev/null || true
+suites=()
+for s in ${VGI_COV_SUITES:-fuzz inproc}; do suites+=(--suite "$s"); done
+meson test -C "$dir" --no-rebuild --num-processes 2 "${suites[@]}" >/dev/null || true
 for spec in ${VGI_COV_CORPUS:-}; do
   "$dir/tests/fuzz/${spec%%=*}" "${spec#*=}" >/dev/null 2>&1 || true
 done
