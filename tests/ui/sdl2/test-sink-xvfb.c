@@ -538,10 +538,21 @@ static void test_two_scanouts(void **state)
 	for (unsigned i = e0; i < n_events; i++)
 		if (events[i].ev.type == EV_ABS)
 			seen1 |= events[i].id == 1;
-	if (tabs && !seen1)
-		printf("KNOWN ISSUE: no pointer motion reached the second tab under Xvfb\n");
-	else
-		assert_true(seen1);
+	if (tabs && !seen1) {
+		/*
+		 * Known issue: after a tab switch by keyboard with the pointer inside
+		 * the window, GDK delivers no motion until the pointer leaves and
+		 * comes back. Check that it works after that.
+		 */
+		printf("KNOWN ISSUE: no pointer motion reached the second tab until the pointer left the window\n");
+		assert_int_equal(xdo("mousemove", "1000", "750", NULL, NULL), 0);
+		e0 = n_events;
+		assert_int_equal(xdo("mousemove", "--window", win1, "120", "120"), 0);
+		for (unsigned i = e0; i < n_events; i++)
+			if (events[i].ev.type == EV_ABS)
+				seen1 |= events[i].id == 1;
+	}
+	assert_true(seen1);
 	/* the first scanout was not asked to shrink for the tab bar */
 	for (unsigned i = n0; i < n_outputs; i++)
 		assert_int_not_equal(outputs[i].id, 0);
