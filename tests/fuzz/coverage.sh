@@ -29,4 +29,5 @@ lib=$(find "$dir" -maxdepth 1 -type f -name "libvgi.so.*" | head -1)
 echo "file                                  lines  missed  line-coverage"
 llvm-cov report "$lib" -instr-profile="$dir/coverage.profdata" |
   awk '/(display\/virtio-gpu|virtio\/virtqueue|virtio\/guest-memory|vhost-user\/vhost-user|qemu\/qemu-display|hw\/input\/[^ ]*|input\/grab|virgl\/virtio-gpu-virgl)\.c / {
-         n = split($1, p, "/"); printf "%-36s %6d %7d  %s\n", p[n-2] "/" p[n-1] "/" p[n], $8, $9, $10 }'
+         f = $1; if (match(f, /\/(hw|ui|input)\//)) f = substr(f, RSTART + 1)
+         printf "%-36s %6d %7d  %s\n", f, $8, $9, $10 }'
