@@ -416,13 +416,21 @@ static void copy_stream(uint8_t *d, const uint8_t *s, size_t n, const uint8_t *p
 #endif
 
 /*
- * libc's memcpy: the sizes here are bounded by a page, and GCC would
- * otherwise inline them as "rep movs", much slower from cold memory.
+ * libc's memcpy: GCC would otherwise inline the page-bounded copies as
+ * "rep movs", much slower from cold memory; libc picks by size.
  */
 __attribute__((noinline, noipa)) static void copy_bytes(uint8_t *d, const uint8_t *s, size_t n)
 {
 	memcpy(d, s, n);
 }
+
+/*
+ * Copies at least this long go run by run, not page by page: a Linux
+ * guest's framebuffer is a few long runs, and libc's memcpy of a long run
+ * is much faster than page-sized pieces (1280x800 full-frame transfer in a
+ * guest: about 290 us instead of 490 us).
+ */
+#define COPY_RUNS_MIN (64u << 10)
 
 /* Copy len bytes at offset (range already checked) page by page through the direct map. */
 static void copy_pages(const struct vgi_gpu_resource *res, uint64_t offset, uint8_t *d, size_t len)
@@ -483,7 +491,7 @@ bool vgi_gpu_backing_read(const struct vgi_gpu_resource *res, uint64_t offset, v
 		return false;
 	if (len == 0)
 		return true;
-	if (!stream) {
+	if (!stream && len < COPY_RUNS_MIN) {
 		copy_pages(res, offset, d, len);
 		return true;
 	}
@@ -501,13 +509,17 @@ bool vgi_gpu_backing_read(const struct vgi_gpu_resource *res, uint64_t offset, v
 		pf_len = more ? res->iov[i + 1].iov_len : 0;
 		if (pf_len > len - n)
 			pf_len = len - n;
-		copy_stream(d, s, n, more ? res->iov[i + 1].iov_base : NULL, pf_len);
+		if (stream)
+			copy_stream(d, s, n, more ? res->iov[i + 1].iov_base : NULL, pf_len);
+		else
+			copy_bytes(d, s, n);
 		d += n;
 		len -= n;
 		within = 0;
 		i++;
 	}
-	stream_fence();
+	if (stream)
+		stream_fence();
 	return true;
 }
 
