@@ -159,7 +159,8 @@ static bool send_msg(struct fz *f, uint32_t request, uint32_t flags, const void 
 	if (f->sock < 0 || size > 4096 || nfds > 12)
 		return false;
 	memcpy(buf, hdr, 12);
-	memcpy(buf + 12, payload, size);
+	if (size)
+		memcpy(buf + 12, payload, size);
 	if (nfds) {
 		struct cmsghdr *c;
 
