@@ -53,7 +53,8 @@ if [ "$fuzz_seconds" != 0 ]; then
       work=$(mktemp -d)
       cp tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null
       echo "fuzzing $name for ${fuzz_seconds}s"
-      if "$exe" -max_total_time="$fuzz_seconds" -print_final_stats=1 -artifact_prefix="$work/" "$work" \
+      if UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+         "$exe" -max_total_time="$fuzz_seconds" -print_final_stats=1 -artifact_prefix="$work/" "$work" \
            >"build-fuzz/$name.log" 2>&1; then
         r=OK
       else
