@@ -640,6 +640,66 @@ static void test_large_update_bands(void **state)
 	conn_close(&c);
 }
 
+struct update_call {
+	struct vgi_qemu_display *qd;
+	uint32_t id;
+	struct vgi_rect r;
+	const struct vgi_image *img;
+};
+
+static void *update_thread(void *arg)
+{
+	struct update_call *u = arg;
+
+	vgi_qemu_display_ops()->update(u->qd, u->id, &u->r, u->img);
+	return NULL;
+}
+
+/* Updates over 64 KiB narrower than the image go out as one iovec per row: check every row. */
+static void test_wide_update_rows(void **state)
+{
+	enum { W = 300, H = 120, STRIDE = W * 4 + 36, RW = 200, RH = 110, RX = 37, RY = 5 };
+	uint8_t *src = calloc(STRIDE, H);
+	struct vgi_image img = { .width = W, .height = H, .stride = STRIDE, .format = DRM_FORMAT_XRGB8888, .data = src };
+	struct update_call u;
+	struct conn c;
+	pthread_t t;
+	uint8_t *p;
+
+	conn_ready(&c, 0);
+	for (unsigned y = 0; y < H; y++)
+		for (unsigned x = 0; x < W; x++)
+			put32(src + y * STRIDE + x * 4, y << 16 | x);
+	vgi_qemu_display_ops()->scanout(c.qd, 0, &(struct vgi_scanout){ .enabled = true, .width = W, .height = H,
+									 .format = DRM_FORMAT_XRGB8888 });
+	free(expect_msg(c.peer, SCANOUT, 12, NULL));
+	/* the first update is the whole frame (144 KB, padded stride) */
+	u = (struct update_call){ c.qd, 0, { RX, RY, RW, RH }, &img };
+	assert_int_equal(pthread_create(&t, NULL, update_thread, &u), 0);
+	p = expect_msg(c.peer, UPDATE, 20 + W * H * 4, NULL);
+	pthread_join(t, NULL);
+	for (unsigned y = 0; y < H; y++)
+		for (unsigned x = 0; x < W; x++)
+			assert_int_equal(get32(p + 20 + (y * W + x) * 4), y << 16 | x);
+	free(p);
+	/* then the damage: 88 KB, rows of 800 bytes out of 1236-byte source rows */
+	assert_int_equal(pthread_create(&t, NULL, update_thread, &u), 0);
+	p = expect_msg(c.peer, UPDATE, 20 + RW * RH * 4, NULL);
+	pthread_join(t, NULL);
+	assert_int_equal(get32(p + 4), RX);
+	assert_int_equal(get32(p + 8), RY);
+	assert_int_equal(get32(p + 12), RW);
+	assert_int_equal(get32(p + 16), RH);
+	for (unsigned y = 0; y < RH; y++)
+		for (unsigned x = 0; x < RW; x++)
+			assert_int_equal(get32(p + 20 + (y * RW + x) * 4), (y + RY) << 16 | (x + RX));
+	free(p);
+	expect_nothing(c.peer);
+	assert_true(vgi_qemu_display_connected(c.qd));
+	free(src);
+	conn_close(&c);
+}
+
 static void test_cursor_layout(void **state)
 {
 	static uint32_t img[64 * 64];
@@ -1099,6 +1159,7 @@ int main(void)
 		cmocka_unit_test(test_negotiation_old_qemu),
 		cmocka_unit_test(test_scanout_update_layout),
 		cmocka_unit_test(test_large_update_bands),
+		cmocka_unit_test(test_wide_update_rows),
 		cmocka_unit_test(test_cursor_layout),
 		cmocka_unit_test(test_dmabuf_layout),
 		cmocka_unit_test(test_replay_on_connect),
