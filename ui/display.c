@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <drm_fourcc.h>
+#include <pixman.h>
 #include <linux/virtio_gpu.h>
 
 #include <vgi/display.h>
@@ -15,6 +16,22 @@ uint32_t vgi_format_from_virtio_gpu(uint32_t virtio_format)
 	case VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM: return DRM_FORMAT_RGBX8888;
 	case VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM: return DRM_FORMAT_RGBA8888;
 	case VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM: return DRM_FORMAT_XBGR8888;
+	default: return 0;
+	}
+}
+
+uint32_t vgi_format_to_pixman(uint32_t fourcc)
+{
+	/* both name 32-bit words on a little-endian host, highest channel first in pixman's */
+	switch (fourcc) {
+	case DRM_FORMAT_ARGB8888: return PIXMAN_a8r8g8b8;
+	case DRM_FORMAT_XRGB8888: return PIXMAN_x8r8g8b8;
+	case DRM_FORMAT_BGRA8888: return PIXMAN_b8g8r8a8;
+	case DRM_FORMAT_BGRX8888: return PIXMAN_b8g8r8x8;
+	case DRM_FORMAT_ABGR8888: return PIXMAN_a8b8g8r8;
+	case DRM_FORMAT_XBGR8888: return PIXMAN_x8b8g8r8;
+	case DRM_FORMAT_RGBA8888: return PIXMAN_r8g8b8a8;
+	case DRM_FORMAT_RGBX8888: return PIXMAN_r8g8b8x8;
 	default: return 0;
 	}
 }

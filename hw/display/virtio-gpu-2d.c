@@ -13,20 +13,10 @@
 /* Copies at least this big bypass the cache (they cannot stay in it anyway). */
 #define STREAM_MIN (4u << 20)
 
-/* virtio-gpu formats are byte orders in memory; pixman's are 32-bit words (little-endian host). */
+/* virtio-gpu formats are byte orders in memory; their DRM fourccs name the same bits as pixman's words. */
 static pixman_format_code_t pixman_format(uint32_t virtio_format)
 {
-	switch (virtio_format) {
-	case VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM: return PIXMAN_a8r8g8b8;
-	case VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM: return PIXMAN_x8r8g8b8;
-	case VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM: return PIXMAN_b8g8r8a8;
-	case VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM: return PIXMAN_b8g8r8x8;
-	case VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM: return PIXMAN_a8b8g8r8;
-	case VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM: return PIXMAN_r8g8b8x8;
-	case VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM: return PIXMAN_r8g8b8a8;
-	case VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM: return PIXMAN_x8b8g8r8;
-	default: return 0;
-	}
+	return (pixman_format_code_t)vgi_format_to_pixman(vgi_format_from_virtio_gpu(virtio_format));
 }
 
 static uint32_t r2d_create_2d(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res)

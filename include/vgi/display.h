@@ -95,6 +95,8 @@ struct vgi_display_host {
 
 /* DRM fourcc helpers for the virtio-gpu 32-bit formats. */
 uint32_t vgi_format_from_virtio_gpu(uint32_t virtio_format);	/* 0 if unknown */
+/* The pixman format code (pixman_format_code_t) of one of those eight fourccs; 0 if another. */
+uint32_t vgi_format_to_pixman(uint32_t fourcc);
 
 /* Clip r to a width x height area; false if nothing is left (all in 64-bit). */
 bool vgi_rect_clip(struct vgi_rect *r, uint32_t width, uint32_t height);

@@ -486,21 +486,6 @@ static int modeset(struct vgi_drm_display *d)
 
 /* ---- drawing ----------------------------------------------------------- */
 
-static pixman_format_code_t pixman_format(uint32_t fourcc)
-{
-	switch (fourcc) {
-	case DRM_FORMAT_XRGB8888: return PIXMAN_x8r8g8b8;
-	case DRM_FORMAT_ARGB8888: return PIXMAN_a8r8g8b8;
-	case DRM_FORMAT_BGRX8888: return PIXMAN_b8g8r8x8;
-	case DRM_FORMAT_BGRA8888: return PIXMAN_b8g8r8a8;
-	case DRM_FORMAT_XBGR8888: return PIXMAN_x8b8g8r8;
-	case DRM_FORMAT_ABGR8888: return PIXMAN_a8b8g8r8;
-	case DRM_FORMAT_RGBX8888: return PIXMAN_r8g8b8x8;
-	case DRM_FORMAT_RGBA8888: return PIXMAN_r8g8b8a8;
-	default: return 0;
-	}
-}
-
 static void cursor_rect(const struct vgi_drm_display *d, pixman_box32_t *b)
 {
 	b->x1 = d->cursor_x - (int32_t)d->hot_x;
@@ -984,7 +969,7 @@ const char *vgi_drm_display_cursor_kind(const struct vgi_drm_display *d)
 int vgi_drm_display_present(struct vgi_drm_display *d, const struct vgi_image *img,
 			    const struct vgi_rect *damage, unsigned ndamage)
 {
-	pixman_format_code_t pf = pixman_format(img->format);
+	pixman_format_code_t pf = (pixman_format_code_t)vgi_format_to_pixman(img->format);
 	pixman_image_t *src = NULL, *dst = NULL;
 
 	if (!pf || !img->data || img->stride < (uint64_t)img->width * 4)

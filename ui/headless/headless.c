@@ -49,21 +49,6 @@ struct vgi_headless {
 	struct hl_scanout s[VGI_MAX_SCANOUTS];
 };
 
-static pixman_format_code_t pixman_from_drm(uint32_t fourcc)
-{
-	switch (fourcc) {
-	case DRM_FORMAT_ARGB8888: return PIXMAN_a8r8g8b8;
-	case DRM_FORMAT_XRGB8888: return PIXMAN_x8r8g8b8;
-	case DRM_FORMAT_BGRA8888: return PIXMAN_b8g8r8a8;
-	case DRM_FORMAT_BGRX8888: return PIXMAN_b8g8r8x8;
-	case DRM_FORMAT_ABGR8888: return PIXMAN_a8b8g8r8;
-	case DRM_FORMAT_XBGR8888: return PIXMAN_x8b8g8r8;
-	case DRM_FORMAT_RGBA8888: return PIXMAN_r8g8b8a8;
-	case DRM_FORMAT_RGBX8888: return PIXMAN_r8g8b8x8;
-	default: return 0;
-	}
-}
-
 static struct hl_scanout *get_scanout(struct vgi_headless *h, uint32_t id, const char *what)
 {
 	if (!h)
@@ -97,7 +82,7 @@ static void hl_scanout(void *sink, uint32_t id, const struct vgi_scanout *so)
 		s->width = s->height = 0;
 		return;
 	}
-	pf = pixman_from_drm(so->format);
+	pf = (pixman_format_code_t)vgi_format_to_pixman(so->format);
 	if (!pf || so->width == 0 || so->height == 0 || so->width > HL_MAX_SIDE || so->height > HL_MAX_SIDE) {
 		vgi_warn("headless: scanout %u: unusable mode %ux%u format 0x%08x; disabling it", id, so->width,
 			 so->height, so->format);
@@ -191,7 +176,7 @@ static void hl_update(void *sink, uint32_t id, const struct vgi_rect *damage, co
 		vgi_debug("headless: update of disabled scanout %u ignored", id);
 		return;
 	}
-	pf = pixman_from_drm(img->format);
+	pf = (pixman_format_code_t)vgi_format_to_pixman(img->format);
 	if (!pf || !img->data || (uint64_t)img->width * 4 > img->stride || img->stride > INT32_MAX) {
 		vgi_warn("headless: scanout %u: bad image %ux%u stride %u format 0x%08x", id, img->width,
 			 img->height, img->stride, img->format);

@@ -245,21 +245,6 @@ static SpiceCoreInterface core_interface = {
 
 /* ---- pixels ------------------------------------------------------------- */
 
-static pixman_format_code_t pixman_format(uint32_t fourcc)
-{
-	switch (fourcc) {
-	case DRM_FORMAT_XRGB8888: return PIXMAN_x8r8g8b8;
-	case DRM_FORMAT_ARGB8888: return PIXMAN_a8r8g8b8;
-	case DRM_FORMAT_BGRX8888: return PIXMAN_b8g8r8x8;
-	case DRM_FORMAT_BGRA8888: return PIXMAN_b8g8r8a8;
-	case DRM_FORMAT_XBGR8888: return PIXMAN_x8b8g8r8;
-	case DRM_FORMAT_ABGR8888: return PIXMAN_a8b8g8r8;
-	case DRM_FORMAT_RGBX8888: return PIXMAN_r8g8b8x8;
-	case DRM_FORMAT_RGBA8888: return PIXMAN_r8g8b8a8;
-	default: return 0;
-	}
-}
-
 /* Copy r (already clipped to img and dst) of img into an XRGB8888 buffer. */
 static void copy_to_xrgb(uint32_t *dst, uint32_t dst_stride, const struct vgi_image *img,
 			 const struct vgi_rect *r)
@@ -272,8 +257,9 @@ static void copy_to_xrgb(uint32_t *dst, uint32_t dst_stride, const struct vgi_im
 			memcpy(d + (size_t)row * dst_stride, src + (size_t)row * img->stride, (size_t)r->width * 4);
 		return;
 	}
-	pixman_image_t *s = pixman_image_create_bits(pixman_format(img->format), (int)img->width,
-						     (int)img->height, (uint32_t *)img->data, (int)img->stride);
+	pixman_image_t *s = pixman_image_create_bits((pixman_format_code_t)vgi_format_to_pixman(img->format),
+						     (int)img->width, (int)img->height,
+						     (uint32_t *)img->data, (int)img->stride);
 	pixman_image_t *t = pixman_image_create_bits(PIXMAN_x8r8g8b8, (int)img->width, (int)img->height,
 						     dst, (int)dst_stride);
 	if (s && t)
@@ -780,7 +766,7 @@ static void spice_scanout(void *opaque, uint32_t id, const struct vgi_scanout *s
 		destroy_primary(s);
 		return;
 	}
-	if (!pixman_format(so->format))
+	if (!vgi_format_to_pixman(so->format))
 		vgi_warn("spice: scanout format 0x%08x not supported, updates are dropped", so->format);
 	if (so->width == s->width && so->height == s->height)
 		return;
@@ -800,7 +786,7 @@ static void spice_update(void *opaque, uint32_t id, const struct vgi_rect *damag
 	}
 	if (!s->width || !img || !img->data)
 		return;
-	if (!pixman_format(img->format) || img->stride < (uint64_t)img->width * 4)
+	if (!vgi_format_to_pixman(img->format) || img->stride < (uint64_t)img->width * 4)
 		return;
 	if (!vgi_rect_clip(&r, MIN(img->width, s->width), MIN(img->height, s->height)))
 		return;
