@@ -166,12 +166,14 @@ size_t vgi_iov_size(const struct iovec *iov, unsigned n)
 	return total;
 }
 
-size_t vgi_iov_to_buf(const struct iovec *iov, unsigned n, size_t offset, void *buf, size_t len)
+/* Copy between a flat buffer and iovec bytes [offset, offset + len); to_iov picks the direction. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t offset, uint8_t *buf, size_t len, bool to_iov)
 {
 	size_t done = 0;
 
 	for (unsigned i = 0; i < n && done < len; i++) {
 		size_t l = iov[i].iov_len;
+		uint8_t *p;
 
 		if (offset >= l) {
 			offset -= l;
@@ -180,30 +182,23 @@ size_t vgi_iov_to_buf(const struct iovec *iov, unsigned n, size_t offset, void *
 		l -= offset;
 		if (l > len - done)
 			l = len - done;
-		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + offset, l);
+		p = (uint8_t *)iov[i].iov_base + offset;
+		if (to_iov)
+			memcpy(p, buf + done, l);
+		else
+			memcpy(buf + done, p, l);
 		done += l;
 		offset = 0;
 	}
 	return done;
 }
 
+size_t vgi_iov_to_buf(const struct iovec *iov, unsigned n, size_t offset, void *buf, size_t len)
+{
+	return iov_copy(iov, n, offset, buf, len, false);
+}
+
 size_t vgi_iov_from_buf(const struct iovec *iov, unsigned n, size_t offset, const void *buf, size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t l = iov[i].iov_len;
-
-		if (offset >= l) {
-			offset -= l;
-			continue;
-		}
-		l -= offset;
-		if (l > len - done)
-			l = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + offset, (const uint8_t *)buf + done, l);
-		done += l;
-		offset = 0;
-	}
-	return done;
+	return iov_copy(iov, n, offset, (uint8_t *)(uintptr_t)buf, len, true);
 }
