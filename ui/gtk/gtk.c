@@ -41,6 +41,8 @@
 #ifdef VGI_GTK_GL
 #include <epoxy/egl.h>
 #include <epoxy/gl.h>
+
+#include "../gl-program.h"
 #endif
 
 #include "gtk-keymap.h"
@@ -248,17 +250,7 @@ static void queue_rect(struct gtk_output *o, const struct vgi_rect *r)
 }
 
 #ifdef VGI_GTK_GL
-/* GLES 2 shaders, and GLSL 1.50 for GDK's desktop GL (core or compatibility) */
-static const char vs_es[] =
-	"attribute vec2 pos;\n"
-	"attribute vec2 uv;\n"
-	"varying vec2 v_uv;\n"
-	"void main() { v_uv = uv; gl_Position = vec4(pos, 0.0, 1.0); }\n";
-static const char fs_es[] =
-	"precision mediump float;\n"
-	"varying vec2 v_uv;\n"
-	"uniform sampler2D tex;\n"
-	"void main() { gl_FragColor = vec4(texture2D(tex, v_uv).rgb, 1.0); }\n";
+/* GLSL 1.50 for GDK's desktop GL (core or compatibility); GLES uses ui/gl-program.c's */
 static const char vs_gl[] =
 	"#version 150\n"
 	"in vec2 pos;\n"
@@ -271,25 +263,6 @@ static const char fs_gl[] =
 	"uniform sampler2D tex;\n"
 	"out vec4 color;\n"
 	"void main() { color = vec4(texture(tex, v_uv).rgb, 1.0); }\n";
-
-static GLuint compile(GLenum type, const char *src)
-{
-	GLuint sh = glCreateShader(type);
-	GLint ok = 0;
-
-	glShaderSource(sh, 1, &src, NULL);
-	glCompileShader(sh);
-	glGetShaderiv(sh, GL_COMPILE_STATUS, &ok);
-	if (!ok) {
-		char log[256] = "";
-
-		glGetShaderInfoLog(sh, sizeof(log), NULL, log);
-		vgi_error("gtk: shader: %s", log);
-		glDeleteShader(sh);
-		return 0;
-	}
-	return sh;
-}
 
 static void gl_new_texture(struct gtk_output *o)
 {
@@ -311,8 +284,6 @@ static void gl_drop_image(struct gtk_output *o)
 static void on_gl_realize(GtkWidget *w, gpointer data)
 {
 	struct gtk_output *o = data;
-	GLuint vs, fs;
-	GLint ok = 0;
 
 	gtk_gl_area_make_current(GTK_GL_AREA(w));
 	if (gtk_gl_area_get_error(GTK_GL_AREA(w))) {
@@ -320,29 +291,8 @@ static void on_gl_realize(GtkWidget *w, gpointer data)
 		return;
 	}
 	o->es = gdk_gl_context_get_use_es(gtk_gl_area_get_context(GTK_GL_AREA(w)));
-	vs = compile(GL_VERTEX_SHADER, o->es ? vs_es : vs_gl);
-	fs = compile(GL_FRAGMENT_SHADER, o->es ? fs_es : fs_gl);
-	if (vs && fs) {
-		o->prog = glCreateProgram();
-		glAttachShader(o->prog, vs);
-		glAttachShader(o->prog, fs);
-		glLinkProgram(o->prog);
-		glGetProgramiv(o->prog, GL_LINK_STATUS, &ok);
-		if (!ok) {
-			char log[256] = "";
-
-			glGetProgramInfoLog(o->prog, sizeof(log), NULL, log);
-			vgi_error("gtk: GL link (%s, %s): %s", (const char *)glGetString(GL_VERSION),
-				  gdk_gl_context_get_use_es(gtk_gl_area_get_context(GTK_GL_AREA(w))) ? "ES" : "desktop",
-				  log);
-			glDeleteProgram(o->prog);
-			o->prog = 0;
-		}
-	}
-	if (vs)
-		glDeleteShader(vs);
-	if (fs)
-		glDeleteShader(fs);
+	o->prog = o->es ? vgi_gl_program(vgi_gl_quad_vs_es, vgi_gl_quad_fs_es, "gtk (GLES)")
+			: vgi_gl_program(vs_gl, fs_gl, "gtk (desktop GL)");
 	if (!o->prog) {
 		vgi_error("gtk: scanout %u: GL program failed", o->id);
 		return;

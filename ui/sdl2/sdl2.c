@@ -38,6 +38,8 @@
 #ifdef VGI_SDL_GL
 #include <epoxy/egl.h>
 #include <epoxy/gl.h>
+
+#include "../gl-program.h"
 #endif
 
 #define POLL_MS 10
@@ -171,40 +173,8 @@ static void out_layout(struct sdl_output *o)
 }
 
 #ifdef VGI_SDL_GL
-static const char vs_src[] =
-	"attribute vec2 pos;\n"
-	"attribute vec2 uv;\n"
-	"varying vec2 v_uv;\n"
-	"void main() { v_uv = uv; gl_Position = vec4(pos, 0.0, 1.0); }\n";
-static const char fs_src[] =
-	"precision mediump float;\n"
-	"varying vec2 v_uv;\n"
-	"uniform sampler2D tex;\n"
-	"void main() { gl_FragColor = vec4(texture2D(tex, v_uv).rgb, 1.0); }\n";
-
-static GLuint compile(GLenum type, const char *src)
-{
-	GLuint sh = glCreateShader(type);
-	GLint ok = 0;
-
-	glShaderSource(sh, 1, &src, NULL);
-	glCompileShader(sh);
-	glGetShaderiv(sh, GL_COMPILE_STATUS, &ok);
-	if (!ok) {
-		char log[256] = "";
-		glGetShaderInfoLog(sh, sizeof(log), NULL, log);
-		vgi_error("sdl: shader: %s", log);
-		glDeleteShader(sh);
-		return 0;
-	}
-	return sh;
-}
-
 static int gl_setup(struct sdl_output *o)
 {
-	GLuint vs, fs;
-	GLint ok = 0;
-
 	o->ctx = SDL_GL_CreateContext(o->win);
 	if (!o->ctx) {
 		vgi_warn("sdl: no GL context (%s): using the window surface", SDL_GetError());
@@ -212,18 +182,8 @@ static int gl_setup(struct sdl_output *o)
 	}
 	SDL_GL_MakeCurrent(o->win, o->ctx);
 	SDL_GL_SetSwapInterval(0);
-	vs = compile(GL_VERTEX_SHADER, vs_src);
-	fs = compile(GL_FRAGMENT_SHADER, fs_src);
-	if (!vs || !fs)
-		goto fail;
-	o->prog = glCreateProgram();
-	glAttachShader(o->prog, vs);
-	glAttachShader(o->prog, fs);
-	glLinkProgram(o->prog);
-	glDeleteShader(vs);
-	glDeleteShader(fs);
-	glGetProgramiv(o->prog, GL_LINK_STATUS, &ok);
-	if (!ok)
+	o->prog = vgi_gl_program(vgi_gl_quad_vs_es, vgi_gl_quad_fs_es, "sdl");
+	if (!o->prog)
 		goto fail;
 	o->loc_pos = glGetAttribLocation(o->prog, "pos");
 	o->loc_uv = glGetAttribLocation(o->prog, "uv");
@@ -237,13 +197,6 @@ static int gl_setup(struct sdl_output *o)
 		 (const char *)glGetString(GL_VERSION));
 	return 0;
 fail:
-	if (vs)
-		glDeleteShader(vs);
-	if (fs)
-		glDeleteShader(fs);
-	if (o->prog)
-		glDeleteProgram(o->prog);
-	o->prog = 0;
 	SDL_GL_DeleteContext(o->ctx);
 	o->ctx = NULL;
 	return -ENODEV;
