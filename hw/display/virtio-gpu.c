@@ -419,7 +419,12 @@ static void copy_stream(uint8_t *d, const uint8_t *s, size_t n, const uint8_t *p
  * libc's memcpy: GCC would otherwise inline the page-bounded copies as
  * "rep movs", much slower from cold memory; libc picks by size.
  */
-__attribute__((noinline, noipa)) static void copy_bytes(uint8_t *d, const uint8_t *s, size_t n)
+#if defined(__clang__)
+#define NOT_INLINED __attribute__((noinline))
+#else
+#define NOT_INLINED __attribute__((noinline, noipa))	/* GCC only: no constant propagation into it either */
+#endif
+NOT_INLINED static void copy_bytes(uint8_t *d, const uint8_t *s, size_t n)
 {
 	memcpy(d, s, n);
 }
