@@ -56,6 +56,13 @@
  * page touched (a per-page direct map built at attach time), never a walk
  * of the iovec list.
  *
+ * Blob commands: the core answers RESOURCE_CREATE_BLOB and SET_SCANOUT_BLOB
+ * for guest blobs (VIRTIO_GPU_BLOB_MEM_GUEST) itself, TRANSFER_TO_HOST_2D
+ * of a blob is a no-op, RESOURCE_FLUSH of a blob scanout reads the damaged
+ * rows from guest memory; MAP/UNMAP_BLOB and host blobs (HOST3D,
+ * HOST3D_GUEST) are the renderer's to take in process_cmd, else
+ * ERR_INVALID_PARAMETER. All of it is ERR_UNSPEC when cfg->blob is off.
+ *
  * Pixels to sinks: the core asks get_image() for a CPU view of a whole
  * resource (2D: the pixman image; 3D: a read back into a buffer the
  * renderer owns, valid until the next renderer call) when a scanout is set
@@ -105,6 +112,16 @@ struct vgi_gpu_resource {
 	uint8_t **page_host;		/* per 4 KiB of backing: its host address if one run holds all of it, else NULL */
 	uint64_t backing_size;
 	uint64_t backing_charge;	/* hostmem charged for entries, iov, run_start, page_run, page_host */
+	/*
+	 * Blob resources (RESOURCE_CREATE_BLOB) have no width, height or
+	 * format of their own (0): SET_SCANOUT_BLOB gives a layout per
+	 * scanout. A guest blob (VIRTIO_GPU_BLOB_MEM_GUEST) is the core's
+	 * alone: its pixels are its backing, read at every flush, and
+	 * renderers never see it (priv stays NULL, no attach_backing).
+	 */
+	bool blob;
+	uint32_t blob_mem, blob_flags;	/* VIRTIO_GPU_BLOB_MEM_*, VIRTIO_GPU_BLOB_FLAG_* */
+	uint64_t blob_id, blob_size;
 	void *priv;			/* the renderer's */
 	struct vgi_gpu_resource *hnext;	/* hash chain */
 };

@@ -37,6 +37,12 @@ struct gpu_scanout {
 	struct vgi_rect rect;	/* part of the resource shown */
 	uint32_t format;
 	bool gl;		/* shown through the renderer's GL path */
+	/* SET_SCANOUT_BLOB of a guest blob: its layout, and the host copy of rect that sinks read */
+	bool blob;
+	uint32_t blob_stride;
+	uint64_t blob_offset;	/* of the framebuffer's first pixel in the blob */
+	uint8_t *staging;	/* rect.width * rect.height * 4, rows packed */
+	uint64_t staging_charge;
 	struct vgi_cursor cursor;
 	uint32_t cursor_pixels[CURSOR_PIXELS];
 };
@@ -52,7 +58,7 @@ struct vgi_gpu {
 	struct vgi_virtio_device vdev;	/* first: container_of by cast */
 	uint32_t num_scanouts;
 	uint64_t max_hostmem;
-	bool edid, resource_uuid;
+	bool edid, resource_uuid, blob;
 	struct virtio_gpu_config config;
 	struct vgi_gpu_renderer *renderer;
 	struct vgi_display_sink sinks[MAX_SINKS];
@@ -139,6 +145,11 @@ static bool scanout_image(struct vgi_gpu *gpu, uint32_t sid, struct vgi_gpu_reso
 	const struct gpu_scanout *so = &gpu->scanouts[sid];
 	struct vgi_image full;
 
+	if (so->blob) {
+		*img = (struct vgi_image){ .width = so->rect.width, .height = so->rect.height,
+					   .stride = so->rect.width * 4, .format = so->format, .data = so->staging };
+		return true;
+	}
 	if (!gpu->renderer->ops->get_image || !gpu->renderer->ops->get_image(gpu->renderer, res, &full))
 		return false;
 	/* the rect was checked against the resource size when the scanout was set */
@@ -149,6 +160,26 @@ static bool scanout_image(struct vgi_gpu *gpu, uint32_t sid, struct vgi_gpu_reso
 	return true;
 }
 
+/*
+ * A guest blob has no host copy: the damaged rows (scanout coordinates) of
+ * the framebuffer, read from guest memory into the scanout's staging copy.
+ */
+static bool scanout_blob_read(const struct gpu_scanout *so, const struct vgi_gpu_resource *res,
+			      const struct vgi_rect *d)
+{
+	/* SET_SCANOUT_BLOB checked the framebuffer against the blob, and d is inside rect */
+	uint64_t src = so->blob_offset + (uint64_t)so->blob_stride * (so->rect.y + d->y) +
+		       (uint64_t)(so->rect.x + d->x) * 4;
+	size_t dst_stride = (size_t)so->rect.width * 4;
+
+	if (vgi_gpu_backing_read_rows(res, src, so->blob_stride, (size_t)d->width * 4, d->height,
+				      so->staging + (size_t)d->y * dst_stride + (size_t)d->x * 4, dst_stride))
+		return true;
+	vgi_warn("virtio-gpu: blob %u: rows %u..%u no longer inside its backing", res->id, d->y,
+		 d->y + d->height - 1);
+	return false;
+}
+
 /* Tell sinks about damage (scanout coordinates) on scanout sid. */
 static void scanout_update(struct vgi_gpu *gpu, uint32_t sid, struct vgi_gpu_resource *res, const struct vgi_rect *damage)
 {
@@ -156,6 +187,8 @@ static void scanout_update(struct vgi_gpu *gpu, uint32_t sid, struct vgi_gpu_res
 	struct vgi_image img;
 	bool have_img = false, tried = false;
 
+	if (so->blob && !scanout_blob_read(so, res, damage))
+		return;
 	for (unsigned i = 0; i < gpu->nsinks; i++) {
 		const struct vgi_display_sink *s = &gpu->sinks[i];
 
@@ -185,7 +218,7 @@ static void scanout_announce(struct vgi_gpu *gpu, uint32_t sid, struct vgi_gpu_r
 
 	memset(&gls, 0, sizeof(gls));
 	gls.dmabuf_fd = -1;
-	so->gl = gpu->renderer->ops->scanout_gl &&
+	so->gl = !so->blob && gpu->renderer->ops->scanout_gl &&
 		 gpu->renderer->ops->scanout_gl(gpu->renderer, res, &so->rect, &gls);
 	for (unsigned i = 0; i < gpu->nsinks; i++) {
 		const struct vgi_display_sink *sk = &gpu->sinks[i];
@@ -196,6 +229,18 @@ static void scanout_announce(struct vgi_gpu *gpu, uint32_t sid, struct vgi_gpu_r
 			sk->ops->scanout(sk->sink, sid, &s);
 	}
 	scanout_update(gpu, sid, res, &all);
+}
+
+/* Drop a blob scanout's layout and staging copy (the scanout is being disabled or replaced). */
+static void scanout_blob_clear(struct vgi_gpu *gpu, struct gpu_scanout *so)
+{
+	free(so->staging);
+	vgi_gpu_hostmem_release(gpu, so->staging_charge);
+	so->staging = NULL;
+	so->staging_charge = 0;
+	so->blob = false;
+	so->blob_stride = 0;
+	so->blob_offset = 0;
 }
 
 static void scanout_disable(struct vgi_gpu *gpu, uint32_t sid)
@@ -222,6 +267,7 @@ static void scanout_disable(struct vgi_gpu *gpu, uint32_t sid)
 	so->gl = false;
 	memset(&so->rect, 0, sizeof(so->rect));
 	so->format = 0;
+	scanout_blob_clear(gpu, so);
 }
 
 void vgi_gpu_resource_damage(struct vgi_gpu *gpu, struct vgi_gpu_resource *res, const struct vgi_rect *damage)
@@ -882,6 +928,7 @@ static void cmd_set_scanout(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 	so->resource_id = res->id;
 	so->rect = (struct vgi_rect){ c.r.x, c.r.y, c.r.width, c.r.height };
 	so->format = res->fourcc;
+	scanout_blob_clear(gpu, so);
 	scanout_announce(gpu, c.scanout_id, res);
 }
 
@@ -896,7 +943,11 @@ static void cmd_resource_flush(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 	res = find_or_error(gpu, cmd, c.resource_id, false, "RESOURCE_FLUSH");
 	if (!res)
 		return;
-	if (!rect_inside(&c.r, res->width, res->height)) {
+	/*
+	 * A blob has no size of its own: the rect is in framebuffer
+	 * coordinates and is clipped to each scanout's (as QEMU).
+	 */
+	if (!res->blob && !rect_inside(&c.r, res->width, res->height)) {
 		vgi_warn("virtio-gpu: RESOURCE_FLUSH %u: rect %u,%u %ux%u outside %ux%u", res->id, c.r.x, c.r.y,
 			 c.r.width, c.r.height, res->width, res->height);
 		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
@@ -918,6 +969,8 @@ static void cmd_transfer_to_host_2d(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd
 	res = find_or_error(gpu, cmd, c.resource_id, true, "TRANSFER_TO_HOST_2D");
 	if (!res)
 		return;
+	if (res->blob)
+		return;	/* guest memory is the only copy: nothing to do (as QEMU) */
 	if (!rect_inside(&c.r, res->width, res->height)) {
 		vgi_warn("virtio-gpu: TRANSFER_TO_HOST_2D %u: rect %u,%u %ux%u outside %ux%u", res->id, c.r.x, c.r.y,
 			 c.r.width, c.r.height, res->width, res->height);
@@ -940,57 +993,67 @@ static void cmd_transfer_to_host_2d(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd
 	cmd->error = gpu->renderer->ops->transfer_to_host_2d(gpu->renderer, res, &r, c.offset);
 }
 
-static void cmd_attach_backing(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+/*
+ * The nr_entries mem entries that follow a command of cmd_len bytes become
+ * res's backing (ATTACH_BACKING, RESOURCE_CREATE_BLOB): count capped,
+ * every entry checked against guest RAM, all charged. renderer: tell the
+ * renderer (attach_backing). 0, or an error with nothing left attached.
+ */
+static uint32_t backing_attach(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd, struct vgi_gpu_resource *res,
+			       uint32_t nr_entries, size_t cmd_len, bool renderer, const char *what)
 {
-	struct virtio_gpu_resource_attach_backing c;
-	struct vgi_gpu_resource *res;
 	uint64_t esize;
 	uint32_t err;
 
-	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
-		return;
-	res = find_or_error(gpu, cmd, c.resource_id, false, "ATTACH_BACKING");
-	if (!res)
-		return;
-	if (res->iov) {
-		vgi_warn("virtio-gpu: ATTACH_BACKING %u: already has backing", res->id);
-		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
-		return;
+	if (nr_entries == 0 || nr_entries > MAX_BACKING_ENTRIES) {
+		vgi_warn("virtio-gpu: %s %u: %u entries (1..%u)", what, res->id, nr_entries, MAX_BACKING_ENTRIES);
+		return VIRTIO_GPU_RESP_ERR_UNSPEC;
 	}
-	if (c.nr_entries == 0 || c.nr_entries > MAX_BACKING_ENTRIES) {
-		vgi_warn("virtio-gpu: ATTACH_BACKING %u: %u entries (1..%u)", res->id, c.nr_entries,
-			 MAX_BACKING_ENTRIES);
-		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
-		return;
-	}
-	esize = (uint64_t)c.nr_entries * sizeof(struct virtio_gpu_mem_entry);
-	if (!backing_charge(gpu, res, esize)) {
-		cmd->error = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-		return;
-	}
+	esize = (uint64_t)nr_entries * sizeof(struct virtio_gpu_mem_entry);
+	if (!backing_charge(gpu, res, esize))
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
 	res->entries = malloc(esize);
 	if (!res->entries) {
 		err = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
 		goto fail;
 	}
-	res->nentries = c.nr_entries;
-	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, sizeof(c), res->entries, esize) != esize) {
-		vgi_warn("virtio-gpu: ATTACH_BACKING %u: %u entries announced, fewer sent", res->id, c.nr_entries);
+	res->nentries = nr_entries;
+	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, cmd_len, res->entries, esize) != esize) {
+		vgi_warn("virtio-gpu: %s %u: %u entries announced, fewer sent", what, res->id, nr_entries);
 		err = VIRTIO_GPU_RESP_ERR_UNSPEC;
 		goto fail;
 	}
 	err = backing_map(gpu, res);
 	if (err)
 		goto fail;
-	if (gpu->renderer->ops->attach_backing) {
+	if (renderer && gpu->renderer->ops->attach_backing) {
 		err = gpu->renderer->ops->attach_backing(gpu->renderer, res);
 		if (err)
 			goto fail;
 	}
-	return;
+	return 0;
 fail:
 	backing_free(gpu, res);
-	cmd->error = err;
+	return err;
+}
+
+static void cmd_attach_backing(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_resource_attach_backing c;
+	struct vgi_gpu_resource *res;
+
+	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	res = find_or_error(gpu, cmd, c.resource_id, false, "ATTACH_BACKING");
+	if (!res)
+		return;
+	if (res->iov || res->blob) {
+		/* a blob's backing is given (or not) once, at creation */
+		vgi_warn("virtio-gpu: ATTACH_BACKING %u: %s", res->id, res->blob ? "a blob" : "already has backing");
+		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return;
+	}
+	cmd->error = backing_attach(gpu, cmd, res, c.nr_entries, sizeof(c), true, "ATTACH_BACKING");
 }
 
 static void cmd_detach_backing(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
@@ -1003,6 +1066,12 @@ static void cmd_detach_backing(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 	res = find_or_error(gpu, cmd, c.resource_id, true, "DETACH_BACKING");
 	if (!res)
 		return;
+	if (res->blob) {
+		/* its backing is the blob: it goes with RESOURCE_UNREF */
+		vgi_warn("virtio-gpu: DETACH_BACKING %u: a blob", res->id);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
 	if (gpu->renderer->ops->detach_backing)
 		gpu->renderer->ops->detach_backing(gpu->renderer, res);
 	backing_free(gpu, res);
@@ -1044,6 +1113,203 @@ static void cmd_assign_uuid(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 	vgi_gpu_cmd_respond(gpu, cmd, &resp.hdr, sizeof(resp));
 }
 
+/* ---------------------------------------------------------------- blob resources */
+
+#define BLOB_FLAGS_KNOWN \
+	(VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE | VIRTIO_GPU_BLOB_FLAG_USE_SHAREABLE | VIRTIO_GPU_BLOB_FLAG_USE_CROSS_DEVICE)
+
+/* Blob commands exist only when the feature is offered; else ERR_UNSPEC, as any unknown command. */
+static bool blob_offered(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	if (gpu->blob)
+		return true;
+	vgi_warn("virtio-gpu: blob command 0x%x without the RESOURCE_BLOB feature", cmd->hdr.type);
+	cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+	return false;
+}
+
+/*
+ * RESOURCE_CREATE_BLOB of guest memory (host blobs are the renderer's, in
+ * process_cmd): the mem entries follow the command as for ATTACH_BACKING,
+ * the size is page-aligned and inside them.
+ */
+static void cmd_resource_create_blob(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_resource_create_blob c;
+	struct vgi_gpu_resource *res;
+	uint32_t err;
+
+	if (!blob_offered(gpu, cmd) || !vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	if (c.resource_id == 0 || vgi_gpu_resource_find(gpu, c.resource_id)) {
+		vgi_warn("virtio-gpu: CREATE_BLOB: resource id %u %s", c.resource_id, c.resource_id ? "exists" : "is 0");
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+		return;
+	}
+	if (c.blob_mem != VIRTIO_GPU_BLOB_MEM_GUEST || (c.blob_flags & ~BLOB_FLAGS_KNOWN)) {
+		vgi_warn("virtio-gpu: CREATE_BLOB %u: blob_mem %u, flags 0x%x: %s", c.resource_id, c.blob_mem,
+			 c.blob_flags,
+			 c.blob_mem == VIRTIO_GPU_BLOB_MEM_HOST3D || c.blob_mem == VIRTIO_GPU_BLOB_MEM_HOST3D_GUEST
+				 ? "host blobs need a 3D renderer with them"
+				 : "unknown");
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	if (c.size == 0 || c.size % (1u << PAGE_SHIFT) || c.size > MAX_BACKING_SIZE) {
+		vgi_warn("virtio-gpu: CREATE_BLOB %u: size %llu (page-aligned, 4 KiB..4 GiB)", c.resource_id,
+			 (unsigned long long)c.size);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	err = vgi_gpu_resource_add(gpu, c.resource_id, &res);
+	if (err) {
+		cmd->error = err;
+		return;
+	}
+	res->blob = true;
+	res->blob_mem = c.blob_mem;
+	res->blob_flags = c.blob_flags;
+	res->blob_id = c.blob_id;
+	res->blob_size = c.size;
+	err = backing_attach(gpu, cmd, res, c.nr_entries, sizeof(c), false, "CREATE_BLOB");
+	if (!err && res->backing_size < c.size) {
+		vgi_warn("virtio-gpu: CREATE_BLOB %u: size %llu, entries hold %llu", res->id,
+			 (unsigned long long)c.size, (unsigned long long)res->backing_size);
+		err = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+	}
+	if (err) {
+		vgi_gpu_resource_destroy(gpu, res);
+		cmd->error = err;
+	}
+}
+
+/*
+ * The framebuffer a SET_SCANOUT_BLOB describes, inside the blob: the last
+ * byte of its last row is offset + stride * (height - 1) + 4 * width,
+ * all in 64-bit with overflow checks. false with a warning if not.
+ */
+static bool blob_fb_inside(const struct vgi_gpu_resource *res, const struct virtio_gpu_set_scanout_blob *c)
+{
+	uint64_t row = (uint64_t)c->width * 4, end;
+
+	if (c->width == 0 || c->height == 0 || c->strides[0] < row) {
+		vgi_warn("virtio-gpu: SET_SCANOUT_BLOB %u: %ux%u, stride %u", res->id, c->width, c->height,
+			 c->strides[0]);
+		return false;
+	}
+	/* stride, height < 2^32: the product fits; the sums may not */
+	if (__builtin_add_overflow((uint64_t)c->strides[0] * (c->height - 1), row, &end) ||
+	    __builtin_add_overflow(end, (uint64_t)c->offsets[0], &end) || end > res->blob_size) {
+		vgi_warn("virtio-gpu: SET_SCANOUT_BLOB %u: %ux%u, stride %u at offset %u past the blob's %llu bytes",
+			 res->id, c->width, c->height, c->strides[0], c->offsets[0],
+			 (unsigned long long)res->blob_size);
+		return false;
+	}
+	return true;
+}
+
+static void cmd_set_scanout_blob(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_set_scanout_blob c;
+	struct vgi_gpu_resource *res, *old;
+	struct gpu_scanout *so;
+	uint32_t fourcc;
+	uint64_t bytes;
+	uint8_t *staging;
+
+	if (!blob_offered(gpu, cmd) || !vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	if (c.scanout_id >= gpu->num_scanouts) {
+		vgi_warn("virtio-gpu: SET_SCANOUT_BLOB: scanout id %u (have %u)", c.scanout_id, gpu->num_scanouts);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID;
+		return;
+	}
+	so = &gpu->scanouts[c.scanout_id];
+	if (c.resource_id == 0) {
+		scanout_disable(gpu, c.scanout_id);
+		return;
+	}
+	res = vgi_gpu_resource_find(gpu, c.resource_id);
+	if (!res || !res->blob || res->blob_mem != VIRTIO_GPU_BLOB_MEM_GUEST || !res->iov) {
+		vgi_warn("virtio-gpu: SET_SCANOUT_BLOB %u: resource %u %s", c.scanout_id, c.resource_id,
+			 !res ? "does not exist" : !res->blob ? "is not a blob" : "is not in guest memory");
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+		return;
+	}
+	fourcc = vgi_format_from_virtio_gpu(c.format);
+	if (!fourcc || !blob_fb_inside(res, &c)) {
+		if (!fourcc)
+			vgi_warn("virtio-gpu: SET_SCANOUT_BLOB %u: format %u", c.scanout_id, c.format);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	if (!rect_inside(&c.r, c.width, c.height) || c.r.width < MIN_SCANOUT_SIZE || c.r.height < MIN_SCANOUT_SIZE) {
+		vgi_warn("virtio-gpu: SET_SCANOUT_BLOB %u: rect %u,%u %ux%u outside the %ux%u framebuffer",
+			 c.scanout_id, c.r.x, c.r.y, c.r.width, c.r.height, c.width, c.height);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	/* the host copy of what is shown (the framebuffer is inside a blob of at most 4 GiB) */
+	bytes = (uint64_t)c.r.width * c.r.height * 4;
+	if (so->blob && so->staging_charge == bytes) {
+		staging = so->staging;	/* a flip between same-sized buffers: keep it */
+		so->staging = NULL;
+		so->staging_charge = 0;
+	} else {
+		if (!vgi_gpu_hostmem_charge(gpu, bytes)) {
+			vgi_warn("virtio-gpu: SET_SCANOUT_BLOB %u: no host memory for a %ux%u copy", c.scanout_id,
+				 c.r.width, c.r.height);
+			cmd->error = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+			return;
+		}
+		staging = malloc(bytes);
+		if (!staging) {
+			vgi_gpu_hostmem_release(gpu, bytes);
+			cmd->error = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+			return;
+		}
+	}
+	old = so->resource_id != res->id ? vgi_gpu_resource_find(gpu, so->resource_id) : NULL;
+	if (old)
+		old->scanout_mask &= ~(1u << c.scanout_id);
+	scanout_blob_clear(gpu, so);
+	res->scanout_mask |= 1u << c.scanout_id;
+	so->resource_id = res->id;
+	so->rect = (struct vgi_rect){ c.r.x, c.r.y, c.r.width, c.r.height };
+	so->format = fourcc;
+	so->blob = true;
+	so->blob_stride = c.strides[0];
+	so->blob_offset = c.offsets[0];
+	so->staging = staging;
+	so->staging_charge = bytes;
+	scanout_announce(gpu, c.scanout_id, res);
+}
+
+/* MAP_BLOB / UNMAP_BLOB the renderer did not take: nothing here is host-visible. */
+static void cmd_map_blob(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_resource_map_blob c;	/* UNMAP_BLOB's prefix is the same */
+	struct virtio_gpu_resource_unmap_blob u;
+	const char *what = cmd->hdr.type == VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB ? "MAP_BLOB" : "UNMAP_BLOB";
+	uint32_t id;
+
+	if (!blob_offered(gpu, cmd))
+		return;
+	if (cmd->hdr.type == VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB) {
+		if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+			return;
+		id = c.resource_id;
+	} else {
+		if (!vgi_gpu_cmd_read(cmd, &u, sizeof(u)))
+			return;
+		id = u.resource_id;
+	}
+	if (!find_or_error(gpu, cmd, id, false, what))
+		return;
+	vgi_warn("virtio-gpu: %s %u: not a host-visible blob", what, id);
+	cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+}
+
 static void process_cmd(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 {
 	struct vgi_gpu_renderer *r = gpu->renderer;
@@ -1068,8 +1334,12 @@ static void process_cmd(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 	case VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING: cmd_attach_backing(gpu, cmd); break;
 	case VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING: cmd_detach_backing(gpu, cmd); break;
 	case VIRTIO_GPU_CMD_RESOURCE_ASSIGN_UUID: cmd_assign_uuid(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB: cmd_resource_create_blob(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_SET_SCANOUT_BLOB: cmd_set_scanout_blob(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB:
+	case VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB: cmd_map_blob(gpu, cmd); break;
 	default:
-		/* 3D, capset and blob commands without a renderer for them, and garbage */
+		/* 3D and capset commands without a renderer for them, and garbage */
 		vgi_warn("virtio-gpu: unsupported control command 0x%x", cmd->hdr.type);
 		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
 		break;
@@ -1133,7 +1403,15 @@ static void update_cursor(struct vgi_gpu *gpu, const struct virtio_gpu_update_cu
 
 			if (!res)
 				vgi_warn("virtio-gpu: UPDATE_CURSOR: resource %u does not exist", c->resource_id);
-			else if (gpu->renderer->ops->cursor_image &&
+			else if (res->blob && res->blob_mem == VIRTIO_GPU_BLOB_MEM_GUEST) {
+				/* 64x64 ARGB8888 words at the blob's start (as QEMU) */
+				if (res->blob_size >= sizeof(so->cursor_pixels) &&
+				    vgi_gpu_backing_read(res, 0, so->cursor_pixels, sizeof(so->cursor_pixels), false))
+					so->cursor.image_changed = true;
+				else
+					vgi_warn("virtio-gpu: UPDATE_CURSOR: blob %u is smaller than a %ux%u image",
+						 res->id, VGI_CURSOR_SIZE, VGI_CURSOR_SIZE);
+			} else if (gpu->renderer->ops->cursor_image &&
 				 gpu->renderer->ops->cursor_image(gpu->renderer, res, so->cursor_pixels))
 				so->cursor.image_changed = true;
 			else
@@ -1181,6 +1459,8 @@ static uint64_t gpu_get_features(struct vgi_virtio_device *dev)
 		f |= 1ull << VIRTIO_GPU_F_EDID;
 	if (gpu->resource_uuid)
 		f |= 1ull << VIRTIO_GPU_F_RESOURCE_UUID;
+	if (gpu->blob)
+		f |= 1ull << VIRTIO_GPU_F_RESOURCE_BLOB;
 	if (gpu->renderer->ops->features)
 		f |= gpu->renderer->ops->features(gpu->renderer);
 	return f;
@@ -1285,7 +1565,7 @@ static void gpu_memory_changed(struct vgi_virtio_device *dev)
 
 			if (!res->iov)
 				continue;
-			if (gpu->renderer->ops->detach_backing)
+			if (gpu->renderer->ops->detach_backing && !res->blob)
 				gpu->renderer->ops->detach_backing(gpu->renderer, res);
 			/* keep the entries (charged again), drop the mapping */
 			res->entries = NULL;
@@ -1294,7 +1574,7 @@ static void gpu_memory_changed(struct vgi_virtio_device *dev)
 			res->entries = entries;
 			res->nentries = n;
 			if (backing_charge(gpu, res, (uint64_t)n * sizeof(*entries)) && backing_map(gpu, res) == 0 &&
-			    (!gpu->renderer->ops->attach_backing ||
+			    (res->blob || !gpu->renderer->ops->attach_backing ||
 			     gpu->renderer->ops->attach_backing(gpu->renderer, res) == 0))
 				continue;
 			vgi_warn("virtio-gpu: resource %u: backing no longer in guest memory; detached", res->id);
@@ -1335,10 +1615,6 @@ struct vgi_gpu *vgi_gpu_new(const struct vgi_gpu_config *cfg)
 			return NULL;
 		}
 	}
-	if (cfg->blob && !cfg->virgl) {
-		vgi_error("virtio-gpu: blob resources need 3D (virgl)");
-		return NULL;
-	}
 	gpu = calloc(1, sizeof(*gpu));
 	if (!gpu)
 		return NULL;
@@ -1350,6 +1626,7 @@ struct vgi_gpu *vgi_gpu_new(const struct vgi_gpu_config *cfg)
 	gpu->max_hostmem = cfg->max_hostmem ? cfg->max_hostmem : VGI_GPU_DEFAULT_MAX_HOSTMEM;
 	gpu->edid = cfg->edid;
 	gpu->resource_uuid = cfg->resource_uuid;
+	gpu->blob = cfg->blob;
 	gpu->config.num_scanouts = gpu->num_scanouts;
 	for (uint32_t i = 0; i < gpu->num_scanouts; i++) {
 		struct gpu_output *o = &gpu->outputs[i];

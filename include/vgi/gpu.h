@@ -35,7 +35,7 @@ struct vgi_gpu_config {
 	bool edid;			/* offer VIRTIO_GPU_F_EDID (default on via vgi_gpu_config_init) */
 	bool resource_uuid;		/* offer VIRTIO_GPU_F_RESOURCE_UUID */
 	bool virgl;			/* 3D through virglrenderer (if built) */
-	bool blob;			/* offer VIRTIO_GPU_F_RESOURCE_BLOB (3D only, in-process) */
+	bool blob;			/* offer VIRTIO_GPU_F_RESOURCE_BLOB: guest-memory blobs (in-process only) */
 	const char *render_node;	/* EGL on GBM of this node; NULL = surfaceless */
 	struct vgi_gpu_output_config outputs[VGI_MAX_SCANOUTS];
 };

@@ -240,8 +240,14 @@ static void test_config_rejected(void **state)
 	cfg.outputs[3].width = 20000;
 	assert_null(vgi_gpu_new(&cfg));
 	vgi_gpu_config_init(&cfg);
-	cfg.blob = true;	/* blob without 3D */
-	assert_null(vgi_gpu_new(&cfg));
+	cfg.blob = true;	/* guest-memory blobs need no 3D: accepted */
+	{
+		struct vgi_gpu *gpu = vgi_gpu_new(&cfg);
+
+		assert_non_null(gpu);
+		assert_true(vgi_virtio_device_get_features(vgi_gpu_virtio(gpu)) & (1ull << VIRTIO_GPU_F_RESOURCE_BLOB));
+		vgi_gpu_free(gpu);
+	}
 	vgi_gpu_config_init(&cfg);
 	cfg.num_scanouts = 16;
 	{

@@ -445,7 +445,7 @@ static bool vr_process_cmd(struct vgi_gpu_renderer *r, struct vgi_gpu_cmd *cmd)
 	case VIRTIO_GPU_CMD_RESOURCE_FLUSH: peek_flush(vr, cmd); return false;
 	case VIRTIO_GPU_CMD_SET_SCANOUT: peek_set_scanout(vr, cmd); return false;
 	default:
-		/* core commands; blob commands are not offered and get the core's ERR_UNSPEC */
+		/* core commands; guest blobs are the core's, host blobs get its ERR_INVALID_PARAMETER */
 		return false;
 	}
 }
@@ -691,7 +691,5 @@ struct vgi_gpu_renderer *vgi_gpu_renderer_virgl_new(struct vgi_gpu *gpu, const s
 			close(vr->tfd);
 		vr->epfd = vr->tfd = -1;
 	}
-	if (cfg->blob)
-		vgi_warn("virgl: blob resources are not offered (virglrenderer 0.10 in this build)");
 	return &vr->base;
 }
