@@ -2,9 +2,10 @@
 /*
  * Fuzz the virtio-gpu device through real split rings: the input is a
  * sequence of control/cursor commands (bytes as the guest writes them),
- * host output changes and config writes. Attach-backing entries
- * whose address has the top bit clear are pointed at real guest pages (so
- * backings are mostly valid and the transfer paths run); the rest are raw.
+ * host output changes and config writes. Attach-backing and create-blob
+ * entries whose address has the top bit clear are pointed at real guest
+ * pages (so backings are mostly valid and the transfer and blob scanout
+ * paths run); the rest are raw. Mode bit 2 offers guest-memory blobs.
  * At the end every resource is unreffed and the device must hold no host
  * memory.
  */
@@ -47,7 +48,7 @@ static void fix_backing(struct tg_guest *g, uint8_t *cmd, size_t len, uint8_t *d
 	if (len < sizeof(hdr))
 		return;
 	memcpy(&hdr, cmd, sizeof(hdr));
-	if (hdr.type != VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING)
+	if (hdr.type != VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING && hdr.type != VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB)
 		return;
 	for (size_t off = 0; off + sizeof(struct virtio_gpu_mem_entry) <= dlen; off += sizeof(struct virtio_gpu_mem_entry)) {
 		struct virtio_gpu_mem_entry e;
@@ -75,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vgi_gpu_config_init(&cfg);
 	cfg.num_scanouts = 1 + (mode & 1);
 	cfg.max_hostmem = 2u << 20;
+	cfg.blob = mode & 4;
 	if (!g)
 		g = tg_guest_new(1u << 20);
 	gpu = vgi_gpu_new(&cfg);

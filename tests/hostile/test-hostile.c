@@ -11,7 +11,9 @@
  *    the GPU's control queue;
  *  - ring index wrap-around through the GPU (more than 65536 commands);
  *  - garbage over the whole GPU config space;
- *  - the vhost-user front-end hanging up with a command in the ring.
+ *  - the vhost-user front-end hanging up with a command in the ring;
+ *  - with guest-memory blobs offered: all of the above fields against a
+ *    blob on a scanout, and a blob over the control queue's ring pages.
  * After each case the device must still serve a good command and hold no
  * host memory once the guest unrefs its resources.
  */
@@ -49,7 +51,7 @@ static void quiet(enum vgi_log_level level, const char *msg, void *opaque)
 		fprintf(stderr, "log: %s\n", msg);
 }
 
-static struct fx *fx_new(bool virgl)
+static struct fx *fx_new(bool virgl, bool blob)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct vgi_gpu_config cfg;
@@ -59,6 +61,7 @@ static struct fx *fx_new(bool virgl)
 	cfg.num_scanouts = 2;
 	cfg.max_hostmem = 8u << 20;
 	cfg.virgl = virgl;
+	cfg.blob = blob;
 	f->gpu = vgi_gpu_new(&cfg);
 	if (!f->gpu) {
 		free(f);
@@ -71,7 +74,15 @@ static struct fx *fx_new(bool virgl)
 
 static int setup(void **state)
 {
-	*state = fx_new(false);
+	*state = fx_new(false, false);
+	assert_non_null(*state);
+	return 0;
+}
+
+/* The same cases with guest-memory blobs offered (2D device). */
+static int setup_blob(void **state)
+{
+	*state = fx_new(false, true);
 	assert_non_null(*state);
 	return 0;
 }
@@ -79,7 +90,7 @@ static int setup(void **state)
 /* The same cases against the 3D device (virglrenderer on surfaceless EGL), where it can be made. */
 static int setup_virgl(void **state)
 {
-	*state = fx_new(true);
+	*state = fx_new(true, false);
 	return 0;
 }
 
@@ -327,6 +338,9 @@ static void send_filled(struct fx *f, unsigned c, uint8_t fill, bool with_resour
 		case VIRTIO_GPU_CMD_MOVE_CURSOR:
 			at = offsetof(struct virtio_gpu_update_cursor, resource_id);
 			break;
+		case VIRTIO_GPU_CMD_SET_SCANOUT_BLOB:
+			at = offsetof(struct virtio_gpu_set_scanout_blob, resource_id);
+			break;
 		}
 		memcpy(cmd + at, &id, 4);
 	}
@@ -369,6 +383,87 @@ static void test_all_fields_extreme(void **state)
 {
 	NEED_DEVICE(*state);
 	test_all_fields_extreme_on(*state);
+}
+
+/* ---- guest-memory blobs ---- */
+
+/* A guest blob (id 1) over n scattered pages, as Linux creates a dumb buffer's. */
+static void create_blob(struct fx *f, uint32_t n, uint64_t *pages)
+{
+	struct virtio_gpu_mem_entry e[16];
+	struct virtio_gpu_resource_create_blob c = {
+		.hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB, .resource_id = 1,
+		.blob_mem = VIRTIO_GPU_BLOB_MEM_GUEST, .blob_flags = VIRTIO_GPU_BLOB_FLAG_USE_SHAREABLE,
+		.nr_entries = n, .size = (uint64_t)n * TG_PAGE_SIZE,
+	};
+
+	assert_true(n <= 16);
+	for (uint32_t i = 0; i < n; i++)
+		e[i] = (struct virtio_gpu_mem_entry){ pages[i], TG_PAGE_SIZE, 0 };
+	assert_int_equal(gg_cmd(f->gg, &c, sizeof(c), e, n * sizeof(e[0]), NULL, sizeof(struct virtio_gpu_ctrl_hdr)),
+			 VIRTIO_GPU_RESP_OK_NODATA);
+}
+
+/*
+ * Every command, every field 0, 2^32-1, 0x7f.., 0x80.., aimed at a real
+ * guest blob shown on a scanout: the blob code paths (flush from guest
+ * memory, no-op transfer, cursor from a blob, map refused) with hostile
+ * rects, offsets, formats and strides.
+ */
+static void test_blob_fields_extreme(void **state)
+{
+	static const uint8_t fills[] = { 0x00, 0xff, 0x7f, 0x80 };
+	struct fx *f = *state;
+	uint64_t pages[16];
+
+	for (int i = 0; i < 16; i++)
+		pages[i] = tg_alloc_page(f->g);
+	for (unsigned i = 0; i < sizeof(fills); i++) {
+		for (unsigned c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+			struct virtio_gpu_set_scanout_blob so = {
+				.hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT_BLOB, .r = { 0, 0, 32, 32 }, .resource_id = 1,
+				.width = 64, .height = 64, .format = VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM,
+				.strides = { 256 },
+			};
+
+			gg_unref(f->gg, 1);
+			create_blob(f, 16, pages);
+			assert_int_equal(gg_cmd(f->gg, &so, sizeof(so), NULL, 0, NULL, 24), VIRTIO_GPU_RESP_OK_NODATA);
+			send_filled(f, c, fills[i], true);
+			assert_true(vgi_gpu_hostmem_used(f->gpu) <= (8u << 20));
+		}
+	}
+	assert_alive(f);
+	assert_empty(f);
+	for (int i = 0; i < 16; i++)
+		tg_free_page(f->g, pages[i]);
+}
+
+/* CVE-2024-3446's shape for blobs: a blob over the control queue's own ring pages, shown and flushed. */
+static void test_blob_over_rings(void **state)
+{
+	struct fx *f = *state;
+	struct tg_queue *q = f->gg->ctrl;
+	uint64_t pages[16];
+	uint32_t n = q->ring_pages < 16 ? q->ring_pages : 16;
+	struct virtio_gpu_set_scanout_blob so = {
+		.hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT_BLOB, .r = { 0, 0, 16, 16 }, .resource_id = 1,
+		.width = 16, .height = 16 * n, .format = VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, .strides = { 64 },
+	};
+
+	for (uint32_t i = 0; i < n; i++)
+		pages[i] = q->desc_gpa + (uint64_t)i * TG_PAGE_SIZE;
+	create_blob(f, n, pages);
+	assert_int_equal(gg_cmd(f->gg, &so, sizeof(so), NULL, 0, NULL, 24), VIRTIO_GPU_RESP_OK_NODATA);
+	for (int i = 0; i < 4; i++) {
+		struct virtio_gpu_resource_flush fl = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_FLUSH,
+							.r = { 0, 0, 16, 16 * n }, .resource_id = 1 };
+
+		assert_int_equal(gg_cmd(f->gg, &fl, sizeof(fl), NULL, 0, NULL, 24), VIRTIO_GPU_RESP_OK_NODATA);
+		gg_update_cursor(f->gg, 0, 1, 0, 0, 0, 0);	/* the rings as a cursor image */
+	}
+	assert_alive(f);
+	assert_empty(f);
 }
 
 /* ---- chains ---- */
@@ -523,6 +618,7 @@ static void test_vhost_user_hangup_mid_command(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define T3(fn) cmocka_unit_test_setup_teardown(fn, setup_virgl, teardown)
+#define TB(fn) cmocka_unit_test_setup_teardown(fn, setup_blob, teardown)
 
 int main(void)
 {
@@ -540,6 +636,9 @@ int main(void)
 		T3(test_backing_over_rings),
 		T3(test_all_fields_extreme),
 		T3(test_response_over_own_rings),
+		TB(test_all_fields_extreme),
+		TB(test_blob_fields_extreme),
+		TB(test_blob_over_rings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
