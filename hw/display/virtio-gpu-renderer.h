@@ -59,9 +59,12 @@
  * Blob commands: the core answers RESOURCE_CREATE_BLOB and SET_SCANOUT_BLOB
  * for guest blobs (VIRTIO_GPU_BLOB_MEM_GUEST) itself, TRANSFER_TO_HOST_2D
  * of a blob is a no-op, RESOURCE_FLUSH of a blob scanout reads the damaged
- * rows from guest memory; MAP/UNMAP_BLOB and host blobs (HOST3D,
- * HOST3D_GUEST) are the renderer's to take in process_cmd, else
- * ERR_INVALID_PARAMETER. All of it is ERR_UNSPEC when cfg->blob is off.
+ * rows from guest memory. Host blobs (HOST3D) are decoded and checked by
+ * the core and made by ops->resource_create_blob (else
+ * ERR_INVALID_PARAMETER, as HOST3D_GUEST always); MAP/UNMAP_BLOB of them
+ * go through ops->blob_map/blob_unmap and the embedder's mapper
+ * (vgi_gpu_set_blob_mapper), with offset, size and overlaps checked by the
+ * core. All of it is ERR_UNSPEC when cfg->blob is off.
  *
  * Pixels to sinks: the core asks get_image() for a CPU view of a whole
  * resource (2D: the pixman image; 3D: a read back into a buffer the
@@ -122,6 +125,10 @@ struct vgi_gpu_resource {
 	bool blob;
 	uint32_t blob_mem, blob_flags;	/* VIRTIO_GPU_BLOB_MEM_*, VIRTIO_GPU_BLOB_FLAG_* */
 	uint64_t blob_id, blob_size;
+	/* a host blob mapped into the host-visible region (MAP_BLOB): the core's */
+	bool mapped;
+	uint64_t map_offset, map_size;
+	struct vgi_gpu_resource *map_next;	/* the core's list of mapped blobs */
 	void *priv;			/* the renderer's */
 	struct vgi_gpu_resource *hnext;	/* hash chain */
 };
@@ -154,6 +161,18 @@ struct vgi_gpu_renderer_ops {
 	bool (*get_image)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, struct vgi_image *img);
 	/* VGI_CURSOR_SIZE^2 premultiplied ARGB8888 from res; false keeps the previous image. */
 	bool (*cursor_image)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, uint32_t *pixels);
+	/*
+	 * Host blobs (optional; without them HOST3D is ERR_INVALID_PARAMETER).
+	 * create: res->blob_* set (blob_mem HOST3D, size page-aligned, nonzero),
+	 * ctx_id the command's; charge what it holds. map: the host pointer and
+	 * size of the whole blob, and VIRTIO_GPU_MAP_CACHE_* map_info; the core
+	 * places it in the region, answers, and calls unmap on UNMAP_BLOB and
+	 * before resource_destroy of a mapped blob.
+	 */
+	uint32_t (*resource_create_blob)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, uint32_t ctx_id);
+	uint32_t (*blob_map)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, void **ptr, uint64_t *size,
+			     uint32_t *map_info);
+	void (*blob_unmap)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res);
 	/* Optional GL path for a scanout of res showing rect; false: no GL path for it. */
 	bool (*scanout_gl)(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, const struct vgi_rect *rect,
 			   struct vgi_gl_scanout *s);

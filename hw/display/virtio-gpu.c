@@ -69,6 +69,11 @@ struct vgi_gpu {
 	unsigned nresources;
 	uint64_t hostmem;
 	struct vgi_gpu_cmd *held;	/* fenced commands the renderer keeps */
+	/* host-visible blobs: the embedder's region and mapper, and what is mapped in it */
+	uint64_t region_size;
+	struct vgi_gpu_blob_mapper mapper;	/* map == NULL: none */
+	void *mapper_opaque;
+	struct vgi_gpu_resource *mapped;
 	bool busy[2], again[2];		/* queue re-entrancy guard */
 	bool reset_pending;		/* reset asked for from inside a command: done after it */
 	bool ctrl_pushed;
@@ -372,9 +377,14 @@ static bool backing_charge(struct vgi_gpu *gpu, struct vgi_gpu_resource *res, ui
 	return true;
 }
 
+static void blob_unmap(struct vgi_gpu *gpu, struct vgi_gpu_resource *res);
+
 void vgi_gpu_resource_destroy(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
 {
 	struct vgi_gpu_resource **pp = &gpu->buckets[bucket_of(res->id)];
+
+	if (res->mapped)
+		blob_unmap(gpu, res);
 
 	for (uint32_t sid = 0; sid < gpu->num_scanouts; sid++) {
 		if (res->scanout_mask & (1u << sid))
@@ -1129,14 +1139,16 @@ static bool blob_offered(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 }
 
 /*
- * RESOURCE_CREATE_BLOB of guest memory (host blobs are the renderer's, in
- * process_cmd): the mem entries follow the command as for ATTACH_BACKING,
- * the size is page-aligned and inside them.
+ * RESOURCE_CREATE_BLOB. Guest memory: the mem entries follow the command
+ * as for ATTACH_BACKING, the size is page-aligned and inside them. Host
+ * memory (HOST3D): no entries, the renderer makes it from the context's
+ * blob_id.
  */
 static void cmd_resource_create_blob(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 {
 	struct virtio_gpu_resource_create_blob c;
 	struct vgi_gpu_resource *res;
+	bool host;
 	uint32_t err;
 
 	if (!blob_offered(gpu, cmd) || !vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
@@ -1146,18 +1158,19 @@ static void cmd_resource_create_blob(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cm
 		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
 		return;
 	}
-	if (c.blob_mem != VIRTIO_GPU_BLOB_MEM_GUEST || (c.blob_flags & ~BLOB_FLAGS_KNOWN)) {
+	host = c.blob_mem == VIRTIO_GPU_BLOB_MEM_HOST3D && gpu->renderer->ops->resource_create_blob;
+	if ((!host && c.blob_mem != VIRTIO_GPU_BLOB_MEM_GUEST) || (c.blob_flags & ~BLOB_FLAGS_KNOWN)) {
 		vgi_warn("virtio-gpu: CREATE_BLOB %u: blob_mem %u, flags 0x%x: %s", c.resource_id, c.blob_mem,
 			 c.blob_flags,
 			 c.blob_mem == VIRTIO_GPU_BLOB_MEM_HOST3D || c.blob_mem == VIRTIO_GPU_BLOB_MEM_HOST3D_GUEST
-				 ? "host blobs need a 3D renderer with them"
+				 ? "this renderer has no host blobs of that kind"
 				 : "unknown");
 		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 		return;
 	}
-	if (c.size == 0 || c.size % (1u << PAGE_SHIFT) || c.size > MAX_BACKING_SIZE) {
-		vgi_warn("virtio-gpu: CREATE_BLOB %u: size %llu (page-aligned, 4 KiB..4 GiB)", c.resource_id,
-			 (unsigned long long)c.size);
+	if (c.size == 0 || c.size % (1u << PAGE_SHIFT) || c.size > MAX_BACKING_SIZE || (host && c.nr_entries)) {
+		vgi_warn("virtio-gpu: CREATE_BLOB %u: size %llu (page-aligned, 4 KiB..4 GiB), %u entries", c.resource_id,
+			 (unsigned long long)c.size, c.nr_entries);
 		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 		return;
 	}
@@ -1171,11 +1184,15 @@ static void cmd_resource_create_blob(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cm
 	res->blob_flags = c.blob_flags;
 	res->blob_id = c.blob_id;
 	res->blob_size = c.size;
-	err = backing_attach(gpu, cmd, res, c.nr_entries, sizeof(c), false, "CREATE_BLOB");
-	if (!err && res->backing_size < c.size) {
-		vgi_warn("virtio-gpu: CREATE_BLOB %u: size %llu, entries hold %llu", res->id,
-			 (unsigned long long)c.size, (unsigned long long)res->backing_size);
-		err = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+	if (host) {
+		err = gpu->renderer->ops->resource_create_blob(gpu->renderer, res, c.hdr.ctx_id);
+	} else {
+		err = backing_attach(gpu, cmd, res, c.nr_entries, sizeof(c), false, "CREATE_BLOB");
+		if (!err && res->backing_size < c.size) {
+			vgi_warn("virtio-gpu: CREATE_BLOB %u: size %llu, entries hold %llu", res->id,
+				 (unsigned long long)c.size, (unsigned long long)res->backing_size);
+			err = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		}
 	}
 	if (err) {
 		vgi_gpu_resource_destroy(gpu, res);
@@ -1285,29 +1302,117 @@ static void cmd_set_scanout_blob(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 	scanout_announce(gpu, c.scanout_id, res);
 }
 
-/* MAP_BLOB / UNMAP_BLOB the renderer did not take: nothing here is host-visible. */
+/* Undo a MAP_BLOB: out of the embedder's region, then the renderer's mapping. */
+static void blob_unmap(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
+{
+	struct vgi_gpu_resource **pp = &gpu->mapped;
+
+	while (*pp && *pp != res)
+		pp = &(*pp)->map_next;
+	if (*pp)
+		*pp = res->map_next;
+	res->map_next = NULL;
+	res->mapped = false;
+	if (gpu->mapper.unmap)
+		gpu->mapper.unmap(gpu->mapper_opaque, res->map_offset, res->map_size);
+	if (gpu->renderer->ops->blob_unmap)
+		gpu->renderer->ops->blob_unmap(gpu->renderer, res);
+}
+
+/*
+ * MAP_BLOB: a host blob at offset in the host-visible region (whole, page
+ * aligned, inside the region, over no other mapping); answered with
+ * OK_MAP_INFO. Guest blobs and other resources are not host-visible.
+ */
 static void cmd_map_blob(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 {
-	struct virtio_gpu_resource_map_blob c;	/* UNMAP_BLOB's prefix is the same */
-	struct virtio_gpu_resource_unmap_blob u;
-	const char *what = cmd->hdr.type == VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB ? "MAP_BLOB" : "UNMAP_BLOB";
-	uint32_t id;
+	struct virtio_gpu_resource_map_blob c;
+	struct virtio_gpu_resp_map_info resp;
+	struct vgi_gpu_resource *res;
+	void *ptr = NULL;
+	uint64_t size = 0;
+	uint32_t info = 0, err;
 
-	if (!blob_offered(gpu, cmd))
+	if (!blob_offered(gpu, cmd) || !vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
 		return;
-	if (cmd->hdr.type == VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB) {
-		if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
-			return;
-		id = c.resource_id;
-	} else {
-		if (!vgi_gpu_cmd_read(cmd, &u, sizeof(u)))
-			return;
-		id = u.resource_id;
+	res = find_or_error(gpu, cmd, c.resource_id, false, "MAP_BLOB");
+	if (!res)
+		return;
+	if (!res->blob || res->blob_mem == VIRTIO_GPU_BLOB_MEM_GUEST || !gpu->renderer->ops->blob_map) {
+		vgi_warn("virtio-gpu: MAP_BLOB %u: not a host-visible blob", res->id);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
 	}
-	if (!find_or_error(gpu, cmd, id, false, what))
+	if (!gpu->mapper.map || !gpu->region_size) {
+		vgi_warn("virtio-gpu: MAP_BLOB %u: no host-visible region", res->id);
+		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
 		return;
-	vgi_warn("virtio-gpu: %s %u: not a host-visible blob", what, id);
-	cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+	}
+	if (res->mapped || c.offset % (1u << PAGE_SHIFT) || c.offset > gpu->region_size ||
+	    res->blob_size > gpu->region_size - c.offset) {
+		vgi_warn("virtio-gpu: MAP_BLOB %u: %llu bytes at offset 0x%llx of a %llu-byte region%s", res->id,
+			 (unsigned long long)res->blob_size, (unsigned long long)c.offset,
+			 (unsigned long long)gpu->region_size, res->mapped ? ": already mapped" : "");
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	for (const struct vgi_gpu_resource *m = gpu->mapped; m; m = m->map_next) {
+		if (c.offset < m->map_offset + m->map_size && m->map_offset < c.offset + res->blob_size) {
+			vgi_warn("virtio-gpu: MAP_BLOB %u at 0x%llx: overlaps blob %u at 0x%llx", res->id,
+				 (unsigned long long)c.offset, m->id, (unsigned long long)m->map_offset);
+			cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+			return;
+		}
+	}
+	err = gpu->renderer->ops->blob_map(gpu->renderer, res, &ptr, &size, &info);
+	if (err) {
+		cmd->error = err;
+		return;
+	}
+	/* the guest sees blob_size bytes: the host mapping must hold them all */
+	if (!ptr || size < res->blob_size) {
+		vgi_warn("virtio-gpu: MAP_BLOB %u: the renderer maps %llu bytes, the blob has %llu", res->id,
+			 (unsigned long long)size, (unsigned long long)res->blob_size);
+		if (gpu->renderer->ops->blob_unmap)
+			gpu->renderer->ops->blob_unmap(gpu->renderer, res);
+		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return;
+	}
+	if (gpu->mapper.map(gpu->mapper_opaque, c.offset, ptr, res->blob_size) < 0) {
+		vgi_warn("virtio-gpu: MAP_BLOB %u: the embedder could not map it at 0x%llx", res->id,
+			 (unsigned long long)c.offset);
+		if (gpu->renderer->ops->blob_unmap)
+			gpu->renderer->ops->blob_unmap(gpu->renderer, res);
+		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
+		return;
+	}
+	res->mapped = true;
+	res->map_offset = c.offset;
+	res->map_size = res->blob_size;
+	res->map_next = gpu->mapped;
+	gpu->mapped = res;
+	memset(&resp, 0, sizeof(resp));
+	resp.hdr.type = VIRTIO_GPU_RESP_OK_MAP_INFO;
+	resp.map_info = info;
+	vgi_gpu_cmd_respond(gpu, cmd, &resp.hdr, sizeof(resp));
+}
+
+static void cmd_unmap_blob(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	struct virtio_gpu_resource_unmap_blob c;
+	struct vgi_gpu_resource *res;
+
+	if (!blob_offered(gpu, cmd) || !vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
+		return;
+	res = find_or_error(gpu, cmd, c.resource_id, false, "UNMAP_BLOB");
+	if (!res)
+		return;
+	if (!res->mapped) {
+		vgi_warn("virtio-gpu: UNMAP_BLOB %u: not mapped", res->id);
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
+	blob_unmap(gpu, res);
 }
 
 static void process_cmd(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
@@ -1336,8 +1441,8 @@ static void process_cmd(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 	case VIRTIO_GPU_CMD_RESOURCE_ASSIGN_UUID: cmd_assign_uuid(gpu, cmd); break;
 	case VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB: cmd_resource_create_blob(gpu, cmd); break;
 	case VIRTIO_GPU_CMD_SET_SCANOUT_BLOB: cmd_set_scanout_blob(gpu, cmd); break;
-	case VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB:
-	case VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB: cmd_map_blob(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB: cmd_map_blob(gpu, cmd); break;
+	case VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB: cmd_unmap_blob(gpu, cmd); break;
 	default:
 		/* 3D and capset commands without a renderer for them, and garbage */
 		vgi_warn("virtio-gpu: unsupported control command 0x%x", cmd->hdr.type);
@@ -1627,6 +1732,7 @@ struct vgi_gpu *vgi_gpu_new(const struct vgi_gpu_config *cfg)
 	gpu->edid = cfg->edid;
 	gpu->resource_uuid = cfg->resource_uuid;
 	gpu->blob = cfg->blob;
+	gpu->region_size = cfg->hostmem_region_size;
 	gpu->config.num_scanouts = gpu->num_scanouts;
 	for (uint32_t i = 0; i < gpu->num_scanouts; i++) {
 		struct gpu_output *o = &gpu->outputs[i];
@@ -1673,6 +1779,20 @@ void vgi_gpu_free(struct vgi_gpu *gpu)
 struct vgi_virtio_device *vgi_gpu_virtio(struct vgi_gpu *gpu)
 {
 	return &gpu->vdev;
+}
+
+int vgi_gpu_set_blob_mapper(struct vgi_gpu *gpu, const struct vgi_gpu_blob_mapper *mapper, void *opaque)
+{
+	if (mapper && (!mapper->map || !mapper->unmap))
+		return -EINVAL;
+	if (gpu->mapped)
+		return -EBUSY;
+	if (mapper)
+		gpu->mapper = *mapper;
+	else
+		memset(&gpu->mapper, 0, sizeof(gpu->mapper));
+	gpu->mapper_opaque = opaque;
+	return 0;
 }
 
 int vgi_gpu_add_sink(struct vgi_gpu *gpu, const struct vgi_display_ops *ops, void *sink)

@@ -38,6 +38,13 @@ struct vgi_gpu_config {
 	bool blob;			/* offer VIRTIO_GPU_F_RESOURCE_BLOB: guest-memory blobs (in-process only) */
 	const char *render_node;	/* EGL on GBM of this node; NULL = surfaceless */
 	struct vgi_gpu_output_config outputs[VGI_MAX_SCANOUTS];
+	/*
+	 * Bytes of the host-visible shared-memory region the embedder exposes
+	 * to the guest (virtio shm id VIRTIO_GPU_SHM_ID_HOST_VISIBLE) for
+	 * RESOURCE_MAP_BLOB of host (HOST3D) blobs; 0 = none. Needs a mapper
+	 * (vgi_gpu_set_blob_mapper), else MAP_BLOB is ERR_UNSPEC.
+	 */
+	uint64_t hostmem_region_size;
 };
 
 void vgi_gpu_config_init(struct vgi_gpu_config *cfg);	/* defaults: 1 output 1280x800, EDID, UUID, 256 MiB */
@@ -91,6 +98,23 @@ int vgi_gpu_set_edid(struct vgi_gpu *gpu, uint32_t id, const uint8_t *blob, uint
  * quit are left NULL for the program to set.
  */
 void vgi_gpu_display_host_init(struct vgi_gpu *gpu, struct vgi_display_host *host);
+
+/*
+ * Host-visible blobs: RESOURCE_MAP_BLOB of a HOST3D blob (3D, cfg->blob)
+ * asks map() to make size bytes at ptr (virglrenderer's mapping) visible
+ * to the guest at offset in the shared-memory region; the device has
+ * already checked offset + size against cfg->hostmem_region_size and
+ * against the other mappings (no overlaps). 0, or a negative errno (the
+ * guest then gets ERR_UNSPEC). unmap() undoes one map (UNMAP_BLOB, or the
+ * blob's unref, reset or the device's free). Both run on the device's thread.
+ */
+struct vgi_gpu_blob_mapper {
+	int (*map)(void *opaque, uint64_t offset, void *ptr, uint64_t size);
+	void (*unmap)(void *opaque, uint64_t offset, uint64_t size);
+};
+
+/* Set (or with NULL clear) the mapper; only while nothing is mapped: 0 or -EBUSY (-EINVAL for a NULL map/unmap). */
+int vgi_gpu_set_blob_mapper(struct vgi_gpu *gpu, const struct vgi_gpu_blob_mapper *mapper, void *opaque);
 
 #ifdef __cplusplus
 }

@@ -94,6 +94,13 @@ static int setup_virgl(void **state)
 	return 0;
 }
 
+/* The 3D device with blobs offered: host (HOST3D) blobs go to virglrenderer. */
+static int setup_virgl_blob(void **state)
+{
+	*state = fx_new(true, true);
+	return 0;
+}
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
@@ -619,6 +626,7 @@ static void test_vhost_user_hangup_mid_command(void **state)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define T3(fn) cmocka_unit_test_setup_teardown(fn, setup_virgl, teardown)
 #define TB(fn) cmocka_unit_test_setup_teardown(fn, setup_blob, teardown)
+#define TB3(fn) cmocka_unit_test_setup_teardown(fn, setup_virgl_blob, teardown)
 
 int main(void)
 {
@@ -639,6 +647,7 @@ int main(void)
 		TB(test_all_fields_extreme),
 		TB(test_blob_fields_extreme),
 		TB(test_blob_over_rings),
+		TB3(test_all_fields_extreme),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

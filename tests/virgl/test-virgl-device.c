@@ -6,6 +6,7 @@
  * until virglrenderer's fence thread signals the poll fd; pixel sinks get
  * read-back pixels of only the flushed area.
  */
+#include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -70,6 +71,8 @@ struct fx {
 	uint64_t backing_pages[W * H * 4 / TG_PAGE_SIZE];
 };
 
+#define REGION_SIZE (1u << 20)
+
 static int setup_cfg(void **state, bool blob)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -77,6 +80,7 @@ static int setup_cfg(void **state, bool blob)
 	vgi_gpu_config_init(&cfg);
 	cfg.virgl = true;
 	cfg.blob = blob;
+	cfg.hostmem_region_size = blob ? REGION_SIZE : 0;
 	cfg.max_hostmem = 8u << 20;
 	f->gpu = vgi_gpu_new(&cfg);
 	if (!f->gpu) {
@@ -476,7 +480,7 @@ static void test_guest_blob_on_virgl(void **state)
 	struct virtio_gpu_transfer_host_3d t3 = { .hdr = { .type = VIRTIO_GPU_CMD_TRANSFER_FROM_HOST_3D, .ctx_id = 2 },
 						  .box = { 0, 0, 0, W, H, 1 }, .resource_id = 5 };
 	assert_int_not_equal(nodata(f, &t3, sizeof(t3)), VIRTIO_GPU_RESP_OK_NODATA);
-	/* host blobs need a blob_id from a context's submit: not supported without them */
+	/* a host blob whose blob_id no submit of the context made: refused by virglrenderer */
 	struct virtio_gpu_resource_create_blob h3 = {
 		.hdr = { .type = VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB, .ctx_id = 2 }, .resource_id = 6,
 		.blob_mem = VIRTIO_GPU_BLOB_MEM_HOST3D, .blob_flags = VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE,
@@ -491,6 +495,210 @@ static void test_guest_blob_on_virgl(void **state)
 	struct virtio_gpu_ctrl_hdr cd = { .type = VIRTIO_GPU_CMD_CTX_DESTROY, .ctx_id = 2 };
 	assert_int_equal(nodata(f, &cd, sizeof(cd)), VIRTIO_GPU_RESP_OK_NODATA);
 	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), 0);
+}
+
+/* ---- host-visible (HOST3D) blobs ---- */
+
+/* The embedder's side of the host-visible region: what is mapped where. */
+struct region {
+	struct { uint64_t offset, size; void *ptr; } maps[8];
+	unsigned n, map_calls, unmap_calls;
+	bool fail;
+};
+
+static int region_map(void *opaque, uint64_t offset, void *ptr, uint64_t size)
+{
+	struct region *rg = opaque;
+	rg->map_calls++;
+	if (rg->fail)
+		return -ENOMEM;
+	assert_true(rg->n < 8);
+	assert_non_null(ptr);
+	assert_true(offset + size <= REGION_SIZE);
+	for (unsigned i = 0; i < rg->n; i++)	/* the device never asks for overlaps */
+		assert_true(offset + size <= rg->maps[i].offset || rg->maps[i].offset + rg->maps[i].size <= offset);
+	rg->maps[rg->n].offset = offset;
+	rg->maps[rg->n].size = size;
+	rg->maps[rg->n].ptr = ptr;
+	rg->n++;
+	return 0;
+}
+
+static void region_unmap(void *opaque, uint64_t offset, uint64_t size)
+{
+	struct region *rg = opaque;
+	rg->unmap_calls++;
+	for (unsigned i = 0; i < rg->n; i++) {
+		if (rg->maps[i].offset == offset) {
+			assert_int_equal(rg->maps[i].size, size);
+			rg->maps[i] = rg->maps[--rg->n];
+			return;
+		}
+	}
+	fail_msg("unmap of 0x%llx, never mapped", (unsigned long long)offset);
+}
+
+static const struct vgi_gpu_blob_mapper region_ops = { region_map, region_unmap };
+
+/* A mappable buffer made in ctx's stream under blob_id (as Mesa's virgl winsys does). */
+static void pipe_buffer(struct fx *f, uint32_t ctx, uint32_t blob_id, uint32_t size)
+{
+	uint32_t cs[12] = {
+		VGL_CMD0(48 /* VIRGL_CCMD_PIPE_RESOURCE_CREATE */, 0, 11),
+		0,		/* target: buffer */
+		64,		/* format: R8_UNORM */
+		1u << 4,	/* bind: vertex buffer */
+		size, 1, 1, 1,	/* width, height, depth, array size */
+		0, 0,		/* last level, samples */
+		(1u << 1) | (1u << 2),	/* VIRGL_RESOURCE_FLAG_MAP_PERSISTENT | _COHERENT */
+		blob_id,
+	};
+	assert_int_equal(submit(f, ctx, cs, 12, 0, 0, 0, true, NULL, NULL), VIRTIO_GPU_RESP_OK_NODATA);
+}
+
+static uint32_t create_host_blob(struct fx *f, uint32_t ctx, uint32_t id, uint64_t blob_id, uint64_t size)
+{
+	struct virtio_gpu_resource_create_blob c = {
+		.hdr = { .type = VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB, .ctx_id = ctx }, .resource_id = id,
+		.blob_mem = VIRTIO_GPU_BLOB_MEM_HOST3D, .blob_flags = VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE,
+		.blob_id = blob_id, .size = size,
+	};
+	return nodata(f, &c, sizeof(c));
+}
+
+static uint32_t map_blob(struct fx *f, uint32_t id, uint64_t offset)
+{
+	struct virtio_gpu_resource_map_blob m = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB, .resource_id = id,
+						  .offset = offset };
+	return cmd(f, &m, sizeof(m), NULL, 0, sizeof(struct virtio_gpu_resp_map_info));
+}
+
+static uint32_t unmap_blob(struct fx *f, uint32_t id)
+{
+	struct virtio_gpu_resource_unmap_blob u = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB, .resource_id = id };
+	return nodata(f, &u, sizeof(u));
+}
+
+static void test_host_blob_map(void **state)
+{
+	struct fx *f = *state;
+	struct region rg = { 0 };
+	const uint32_t SZ = 65536;
+
+	/* no mapper yet: MAP_BLOB is ERR_UNSPEC */
+	struct virtio_gpu_ctx_create cc = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_CREATE, .ctx_id = 3 }, .nlen = 0 };
+	assert_int_equal(nodata(f, &cc, sizeof(cc)), VIRTIO_GPU_RESP_OK_NODATA);
+	pipe_buffer(f, 3, 7, SZ);
+	assert_int_equal(create_host_blob(f, 3, 40, 7, SZ), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(map_blob(f, 40, 0), VIRTIO_GPU_RESP_ERR_UNSPEC);
+	assert_int_equal(vgi_gpu_set_blob_mapper(f->gpu, &(struct vgi_gpu_blob_mapper){ region_map, NULL }, &rg),
+			 -EINVAL);
+	assert_int_equal(vgi_gpu_set_blob_mapper(f->gpu, &region_ops, &rg), 0);
+
+	/* map: the whole blob at the offset, OK_MAP_INFO with virglrenderer's caching */
+	assert_int_equal(map_blob(f, 40, 0x10000), VIRTIO_GPU_RESP_OK_MAP_INFO);
+	assert_int_equal(f->used_len, sizeof(struct virtio_gpu_resp_map_info));
+	uint32_t info = ((struct virtio_gpu_resp_map_info *)f->resp)->map_info;
+	assert_true((info & VIRTIO_GPU_MAP_CACHE_MASK) <= VIRTIO_GPU_MAP_CACHE_WC);
+	assert_int_equal(rg.n, 1);
+	assert_true(rg.maps[0].offset == 0x10000 && rg.maps[0].size == SZ);
+	assert_int_equal(vgi_gpu_set_blob_mapper(f->gpu, NULL, NULL), -EBUSY);
+	/* the guest writes through the region; unmap, map elsewhere: the bytes are the buffer's */
+	uint8_t *p = rg.maps[0].ptr;
+	for (uint32_t i = 0; i < SZ; i++)
+		p[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(unmap_blob(f, 40), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(rg.n, 0);
+	assert_int_equal(unmap_blob(f, 40), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(map_blob(f, 40, 0), VIRTIO_GPU_RESP_OK_MAP_INFO);
+	p = rg.maps[0].ptr;
+	for (uint32_t i = 0; i < SZ; i += 997)
+		assert_int_equal(p[i], (uint8_t)(i * 7 + 1));
+
+	/* hostile maps: twice, overlapping, past the region, unaligned, wrapping */
+	assert_int_equal(map_blob(f, 40, 0x20000), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	pipe_buffer(f, 3, 8, SZ);
+	assert_int_equal(create_host_blob(f, 3, 41, 8, SZ), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(map_blob(f, 41, 0x8000), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(map_blob(f, 41, REGION_SIZE - SZ + 4096), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(map_blob(f, 41, REGION_SIZE), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(map_blob(f, 41, 0x10001), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(map_blob(f, 41, UINT64_MAX - 4095), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(map_blob(f, 99, 0x10000), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+	assert_int_equal(rg.n, 1);
+	/* the embedder refuses: ERR_UNSPEC, nothing left mapped; then it works at the region's end */
+	rg.fail = true;
+	assert_int_equal(map_blob(f, 41, 0x10000), VIRTIO_GPU_RESP_ERR_UNSPEC);
+	rg.fail = false;
+	assert_int_equal(map_blob(f, 41, REGION_SIZE - SZ), VIRTIO_GPU_RESP_OK_MAP_INFO);
+	assert_int_equal(rg.n, 2);
+
+	/* hostile creates: unknown blob_id, context, entries with a host blob, HOST3D_GUEST, id in use */
+	assert_int_equal(create_host_blob(f, 3, 42, 99, SZ), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(create_host_blob(f, 9, 42, 7, SZ), VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID);
+	assert_int_equal(create_host_blob(f, 3, 40, 7, SZ), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+	assert_int_equal(create_host_blob(f, 3, 42, 7, 0), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(create_host_blob(f, 3, 42, 7, 1000), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	struct virtio_gpu_resource_create_blob hg = {
+		.hdr = { .type = VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB, .ctx_id = 3 }, .resource_id = 42,
+		.blob_mem = VIRTIO_GPU_BLOB_MEM_HOST3D, .nr_entries = 1, .blob_id = 7, .size = SZ,
+	};
+	assert_int_equal(nodata(f, &hg, sizeof(hg)), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	hg.blob_mem = VIRTIO_GPU_BLOB_MEM_HOST3D_GUEST;
+	assert_int_equal(nodata(f, &hg, sizeof(hg)), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(vgi_gpu_resource_count(f->gpu), 2);
+	/* a host blob has no layout here: no transfers, no scanout, no backing */
+	struct virtio_gpu_ctx_resource ca = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_ATTACH_RESOURCE, .ctx_id = 3 },
+					      .resource_id = 40 };
+	assert_int_equal(nodata(f, &ca, sizeof(ca)), VIRTIO_GPU_RESP_OK_NODATA);
+	struct virtio_gpu_transfer_host_3d t3 = { .hdr = { .type = VIRTIO_GPU_CMD_TRANSFER_TO_HOST_3D, .ctx_id = 3 },
+						  .box = { 0, 0, 0, 16, 1, 1 }, .resource_id = 40 };
+	assert_int_equal(nodata(f, &t3, sizeof(t3)), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	struct virtio_gpu_set_scanout_blob so = {
+		.hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT_BLOB, .r = { 0, 0, 16, 16 }, .resource_id = 40, .width = 16,
+		.height = 16, .format = VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, .strides = { 64 },
+	};
+	assert_int_equal(nodata(f, &so, sizeof(so)), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+	struct virtio_gpu_resource_detach_backing db = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING,
+							 .resource_id = 40 };
+	assert_int_equal(nodata(f, &db, sizeof(db)), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+
+	/* unref of mapped blobs unmaps them first; the context's end frees the rest */
+	unsigned unmaps = rg.unmap_calls;
+	struct virtio_gpu_resource_unref u = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNREF, .resource_id = 40 };
+	assert_int_equal(nodata(f, &u, sizeof(u)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(rg.unmap_calls, unmaps + 1);
+	assert_int_equal(rg.n, 1);
+	assert_int_equal(nodata(f, &u, sizeof(u)), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+	/* and a device reset unmaps what is still mapped */
+	vgi_virtio_device_reset(f->dev);
+	assert_int_equal(rg.n, 0);
+	assert_int_equal(vgi_gpu_resource_count(f->gpu), 0);
+	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), 0);
+	assert_int_equal(vgi_gpu_set_blob_mapper(f->gpu, NULL, NULL), 0);
+}
+
+/* A blob left mapped at vgi_gpu_free is unmapped through the mapper (ASan checks the rest). */
+static struct region leftover_region;
+
+static void test_host_blob_leftover(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_gpu_ctx_create cc = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_CREATE, .ctx_id = 5 }, .nlen = 0 };
+	assert_int_equal(nodata(f, &cc, sizeof(cc)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(vgi_gpu_set_blob_mapper(f->gpu, &region_ops, &leftover_region), 0);
+	pipe_buffer(f, 5, 1, 8192);
+	assert_int_equal(create_host_blob(f, 5, 1, 1, 8192), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(map_blob(f, 1, 0), VIRTIO_GPU_RESP_OK_MAP_INFO);
+	assert_int_equal(leftover_region.n, 1);
+}
+
+static int teardown_leftover(void **state)
+{
+	int r = teardown(state);
+	assert_int_equal(leftover_region.n, 0);
+	assert_int_equal(leftover_region.unmap_calls, 1);
+	return r;
 }
 
 static void test_page_flip(void **state)
@@ -688,6 +896,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_render_fence_scanout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_2d_on_virgl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_blob_on_virgl, setup_blob, teardown),
+		cmocka_unit_test_setup_teardown(test_host_blob_map, setup_blob, teardown),
+		cmocka_unit_test_setup_teardown(test_host_blob_leftover, setup_blob, teardown_leftover),
 		cmocka_unit_test_setup_teardown(test_page_flip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leftovers_freed, setup, teardown),

@@ -46,6 +46,8 @@ struct res {
 	uint64_t backing_size;
 	int export_fd;
 	uint32_t export_stride, export_offset;
+	bool blob;		/* a HOST3D blob: no layout known here, no transfers */
+	bool mapped;		/* virgl_renderer_resource_map'ed */
 };
 
 struct ctx {
@@ -612,6 +614,83 @@ uint32_t vgi_virgl_resource_create_3d(struct vgi_virgl *v, const struct virtio_g
 	return res_insert(v, &a);
 }
 
+uint32_t vgi_virgl_resource_create_blob(struct vgi_virgl *v, uint32_t res_id, uint32_t ctx_id, uint32_t flags,
+				       uint64_t blob_id, uint64_t size)
+{
+	if (res_id == 0 || res_find(v, res_id)) {
+		vgi_warn("virgl: CREATE_BLOB of %s resource %u", res_id ? "existing" : "reserved", res_id);
+		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+	}
+	if (!ctx_find(v, ctx_id)) {
+		vgi_warn("virgl: CREATE_BLOB %u in unknown context %u", res_id, ctx_id);
+		return VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
+	}
+	if (v->nres >= VGI_VIRGL_MAX_RESOURCES)
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	if (!v->cfg.charge(v->cfg.opaque, size)) {
+		vgi_warn("virgl: blob %u of %llu bytes: over the host-memory limit", res_id, (unsigned long long)size);
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	}
+	struct res *r = calloc(1, sizeof(*r));
+	if (!r) {
+		v->cfg.release(v->cfg.opaque, size);
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	}
+	struct virgl_renderer_resource_create_blob_args a = {
+		.res_handle = res_id, .ctx_id = ctx_id, .blob_mem = VIRGL_RENDERER_BLOB_MEM_HOST3D,
+		.blob_flags = flags, .blob_id = blob_id, .size = size,
+	};
+	/* virglrenderer finds the pipe resource the context's stream made under blob_id */
+	int ret = virgl_renderer_resource_create_blob(&a);
+	if (ret) {
+		vgi_warn("virgl: blob %u (context %u, blob_id %llu, %llu bytes): virglrenderer error %d", res_id,
+			 ctx_id, (unsigned long long)blob_id, (unsigned long long)size, ret);
+		v->cfg.release(v->cfg.opaque, size);
+		free(r);
+		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+	}
+	r->id = res_id;
+	r->target = T_BUFFER;
+	r->blob = true;
+	r->charge = size;
+	r->export_fd = -1;
+	r->next = v->res[r->id % RES_BUCKETS];
+	v->res[r->id % RES_BUCKETS] = r;
+	v->nres++;
+	return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+uint32_t vgi_virgl_blob_map(struct vgi_virgl *v, uint32_t res_id, void **ptr, uint64_t *size, uint32_t *map_info)
+{
+	struct res *r = res_find(v, res_id);
+	if (!r || !r->blob || r->mapped) {
+		vgi_warn("virgl: MAP_BLOB of %s resource %u", !r ? "unknown" : !r->blob ? "a non-blob" : "a mapped",
+			 res_id);
+		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+	}
+	*ptr = NULL;
+	*size = 0;
+	*map_info = 0;
+	int ret = virgl_renderer_resource_map(res_id, ptr, size);
+	if (ret || !*ptr) {
+		vgi_warn("virgl: MAP_BLOB %u: virglrenderer error %d (not a mappable resource?)", res_id, ret);
+		return VIRTIO_GPU_RESP_ERR_UNSPEC;
+	}
+	r->mapped = true;
+	if (virgl_renderer_resource_get_map_info(res_id, map_info))
+		*map_info = VIRTIO_GPU_MAP_CACHE_NONE;
+	return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+void vgi_virgl_blob_unmap(struct vgi_virgl *v, uint32_t res_id)
+{
+	struct res *r = res_find(v, res_id);
+	if (r && r->mapped) {
+		virgl_renderer_resource_unmap(res_id);
+		r->mapped = false;
+	}
+}
+
 static void res_detach(struct res *r)
 {
 	struct iovec *iov = NULL;
@@ -633,6 +712,8 @@ static void res_destroy(struct vgi_virgl *v, struct res *r)
 		}
 	}
 	res_detach(r);
+	if (r->mapped)
+		virgl_renderer_resource_unmap(r->id);
 	virgl_renderer_resource_unref(r->id);
 	if (r->export_fd >= 0)
 		close(r->export_fd);
@@ -769,6 +850,10 @@ uint32_t vgi_virgl_transfer_3d(struct vgi_virgl *v, const struct virtio_gpu_tran
 	if (ctx_id && !ctx_find(v, ctx_id)) {
 		vgi_warn("virgl: transfer in unknown context %u", ctx_id);
 		return VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
+	}
+	if (r->blob) {
+		vgi_warn("virgl: TRANSFER_%s_HOST_3D of blob %u (map it instead)", to_host ? "TO" : "FROM", r->id);
+		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 	}
 	struct virgl_box b = { t->box.x, t->box.y, t->box.z, t->box.w, t->box.h, t->box.d };
 	uint32_t ret = transfer_check(r, &b, t->level, t->stride, t->layer_stride, t->offset, true);

@@ -86,6 +86,16 @@ uint32_t vgi_virgl_resource_create_2d(struct vgi_virgl *v, uint32_t res_id, uint
 				      uint32_t width, uint32_t height);
 uint32_t vgi_virgl_resource_create_3d(struct vgi_virgl *v, const struct virtio_gpu_resource_create_3d *c);
 uint32_t vgi_virgl_resource_unref(struct vgi_virgl *v, uint32_t res_id);
+/*
+ * A HOST3D blob: the pipe resource ctx_id's command stream created under
+ * blob_id (VIRGL_CCMD_PIPE_RESOURCE_CREATE), size bytes charged. No
+ * transfers on it; map it (it must have been made MAP_PERSISTENT).
+ */
+uint32_t vgi_virgl_resource_create_blob(struct vgi_virgl *v, uint32_t res_id, uint32_t ctx_id, uint32_t flags,
+				       uint64_t blob_id, uint64_t size);
+/* Its host mapping (virglrenderer's) and VIRTIO_GPU_MAP_CACHE_* info; unmap undoes it (unref does too). */
+uint32_t vgi_virgl_blob_map(struct vgi_virgl *v, uint32_t res_id, void **ptr, uint64_t *size, uint32_t *map_info);
+void vgi_virgl_blob_unmap(struct vgi_virgl *v, uint32_t res_id);
 /* iov (n entries, host pointers into guest RAM) must live until detach or unref. */
 uint32_t vgi_virgl_attach_backing(struct vgi_virgl *v, uint32_t res_id, struct iovec *iov, unsigned n);
 uint32_t vgi_virgl_detach_backing(struct vgi_virgl *v, uint32_t res_id);

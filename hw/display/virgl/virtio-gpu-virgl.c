@@ -445,7 +445,7 @@ static bool vr_process_cmd(struct vgi_gpu_renderer *r, struct vgi_gpu_cmd *cmd)
 	case VIRTIO_GPU_CMD_RESOURCE_FLUSH: peek_flush(vr, cmd); return false;
 	case VIRTIO_GPU_CMD_SET_SCANOUT: peek_set_scanout(vr, cmd); return false;
 	default:
-		/* core commands; guest blobs are the core's, host blobs get its ERR_INVALID_PARAMETER */
+		/* core commands, blob commands included (host blobs come back through the ops) */
 		return false;
 	}
 }
@@ -603,6 +603,27 @@ static bool vr_get_image(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *re
 	return true;
 }
 
+static uint32_t vr_resource_create_blob(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, uint32_t ctx_id)
+{
+	uint32_t err = vgi_virgl_resource_create_blob(to_vr(r)->v, res->id, ctx_id, res->blob_flags, res->blob_id,
+						      res->blob_size);
+	if (err != VIRTIO_GPU_RESP_OK_NODATA)
+		return err ? err : VIRTIO_GPU_RESP_ERR_UNSPEC;
+	return vres_attach(res);
+}
+
+static uint32_t vr_blob_map(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, void **ptr, uint64_t *size,
+			    uint32_t *map_info)
+{
+	uint32_t err = vgi_virgl_blob_map(to_vr(r)->v, res->id, ptr, size, map_info);
+	return err == VIRTIO_GPU_RESP_OK_NODATA ? 0 : err;
+}
+
+static void vr_blob_unmap(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res)
+{
+	vgi_virgl_blob_unmap(to_vr(r)->v, res->id);
+}
+
 static bool vr_cursor_image(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, uint32_t *pixels)
 {
 	return res->priv && vgi_virgl_cursor(to_vr(r)->v, res->id, pixels);
@@ -651,6 +672,9 @@ static const struct vgi_gpu_renderer_ops virgl_ops = {
 	.get_image = vr_get_image,
 	.cursor_image = vr_cursor_image,
 	.scanout_gl = vr_scanout_gl,
+	.resource_create_blob = vr_resource_create_blob,
+	.blob_map = vr_blob_map,
+	.blob_unmap = vr_blob_unmap,
 };
 
 struct vgi_gpu_renderer *vgi_gpu_renderer_virgl_new(struct vgi_gpu *gpu, const struct vgi_gpu_config *cfg)
