@@ -540,10 +540,10 @@ static void region_unmap(void *opaque, uint64_t offset, uint64_t size)
 
 static const struct vgi_gpu_blob_mapper region_ops = { region_map, region_unmap };
 
-/* A mappable buffer made in ctx's stream under blob_id (as Mesa's virgl winsys does). */
-static void pipe_buffer(struct fx *f, uint32_t ctx, uint32_t blob_id, uint32_t size)
+/* PIPE_RESOURCE_CREATE of a mappable buffer under blob_id (as Mesa's virgl winsys does), at cs. */
+static void pipe_cmd(uint32_t *cs, uint32_t blob_id, uint32_t size)
 {
-	uint32_t cs[12] = {
+	const uint32_t c[12] = {
 		VGL_CMD0(48 /* VIRGL_CCMD_PIPE_RESOURCE_CREATE */, 0, 11),
 		0,		/* target: buffer */
 		64,		/* format: R8_UNORM */
@@ -553,6 +553,13 @@ static void pipe_buffer(struct fx *f, uint32_t ctx, uint32_t blob_id, uint32_t s
 		(1u << 1) | (1u << 2),	/* VIRGL_RESOURCE_FLAG_MAP_PERSISTENT | _COHERENT */
 		blob_id,
 	};
+	memcpy(cs, c, sizeof(c));
+}
+
+static void pipe_buffer(struct fx *f, uint32_t ctx, uint32_t blob_id, uint32_t size)
+{
+	uint32_t cs[12];
+	pipe_cmd(cs, blob_id, size);
 	assert_int_equal(submit(f, ctx, cs, 12, 0, 0, 0, true, NULL, NULL), VIRTIO_GPU_RESP_OK_NODATA);
 }
 
@@ -676,6 +683,58 @@ static void test_host_blob_map(void **state)
 	assert_int_equal(vgi_gpu_resource_count(f->gpu), 0);
 	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), 0);
 	assert_int_equal(vgi_gpu_set_blob_mapper(f->gpu, NULL, NULL), 0);
+}
+
+/*
+ * Pipe resources a stream makes are host memory the guest chose: charged
+ * at the submit (a stream whose resources do not fit is refused whole,
+ * before virglrenderer sees it), moved to the blob that claims them,
+ * returned when the context goes.
+ */
+static void test_pipe_resources_charged(void **state)
+{
+	struct fx *f = *state;
+	const uint32_t MB = 1u << 20;
+	struct virtio_gpu_ctx_create cc = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_CREATE, .ctx_id = 6 }, .nlen = 0 };
+	assert_int_equal(nodata(f, &cc, sizeof(cc)), VIRTIO_GPU_RESP_OK_NODATA);
+	uint64_t base = vgi_gpu_hostmem_used(f->gpu);
+	uint32_t cs[24];
+
+	/* past the 8 MiB budget: refused, nothing charged */
+	pipe_cmd(cs, 1, 16 * MB);
+	assert_int_equal(submit(f, 6, cs, 12, 0, 0, 0, true, NULL, NULL), VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), base);
+	/* 4 MiB fits; a second 4 MiB next to it does not */
+	pipe_buffer(f, 6, 1, 4 * MB);
+	assert_true(vgi_gpu_hostmem_used(f->gpu) >= base + 4 * MB);
+	uint64_t one = vgi_gpu_hostmem_used(f->gpu);
+	pipe_cmd(cs, 2, 4 * MB);
+	assert_int_equal(submit(f, 6, cs, 12, 0, 0, 0, true, NULL, NULL), VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+	/* a stream of two where the second does not fit: neither is charged */
+	pipe_cmd(cs, 3, 1 * MB);
+	pipe_cmd(cs + 12, 4, 8 * MB);
+	assert_int_equal(submit(f, 6, cs, 24, 0, 0, 0, true, NULL, NULL), VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), one);
+	/* bad layouts are refused before virglrenderer: width 0, a 2^31-byte buffer */
+	pipe_cmd(cs, 5, 0);
+	assert_int_equal(submit(f, 6, cs, 12, 0, 0, 0, true, NULL, NULL), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	pipe_cmd(cs, 5, 1u << 31);
+	assert_int_equal(submit(f, 6, cs, 12, 0, 0, 0, true, NULL, NULL), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), one);
+	/* claimed by a blob: the charge moves to it (no second 4 MiB), unref returns it */
+	assert_int_equal(create_host_blob(f, 6, 50, 1, 4 * MB), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_true(vgi_gpu_hostmem_used(f->gpu) < one + 4096);
+	struct virtio_gpu_resource_unref u = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNREF, .resource_id = 50 };
+	assert_int_equal(nodata(f, &u, sizeof(u)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), base);
+	/* unclaimed ones go with their context */
+	pipe_buffer(f, 6, 7, 2 * MB);
+	pipe_buffer(f, 6, 7, 2 * MB);
+	assert_true(vgi_gpu_hostmem_used(f->gpu) >= base + 4 * MB);
+	struct virtio_gpu_ctrl_hdr cd = { .type = VIRTIO_GPU_CMD_CTX_DESTROY, .ctx_id = 6 };
+	assert_int_equal(nodata(f, &cd, sizeof(cd)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), base);
+	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), 0);
 }
 
 /* A blob left mapped at vgi_gpu_free is unmapped through the mapper (ASan checks the rest). */
@@ -898,6 +957,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guest_blob_on_virgl, setup_blob, teardown),
 		cmocka_unit_test_setup_teardown(test_host_blob_map, setup_blob, teardown),
 		cmocka_unit_test_setup_teardown(test_host_blob_leftover, setup_blob, teardown_leftover),
+		cmocka_unit_test_setup_teardown(test_pipe_resources_charged, setup_blob, teardown),
 		cmocka_unit_test_setup_teardown(test_page_flip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leftovers_freed, setup, teardown),

@@ -50,9 +50,23 @@ struct res {
 	bool mapped;		/* virgl_renderer_resource_map'ed */
 };
 
+/*
+ * A pipe resource a context's stream made (VIRGL_CCMD_PIPE_RESOURCE_CREATE):
+ * virglrenderer holds it until RESOURCE_CREATE_BLOB claims its blob_id or
+ * the context goes. Charged when the stream is submitted.
+ */
+struct pipe_res {
+	struct pipe_res *next;	/* newest first */
+	uint64_t blob_id;
+	uint64_t charge;	/* its estimate plus this struct */
+};
+#define MAX_PIPE_RES 4096u	/* unclaimed per context */
+
 struct ctx {
 	struct ctx *next;
 	uint32_t id;
+	struct pipe_res *pipes;
+	unsigned npipes;
 };
 
 struct fence {
@@ -217,6 +231,7 @@ struct vgi_virgl *vgi_virgl_new(const struct vgi_virgl_config *cfg)
 }
 
 static void res_destroy(struct vgi_virgl *v, struct res *r);
+static void ctx_end(struct vgi_virgl *v, struct ctx *c);
 
 void vgi_virgl_free(struct vgi_virgl *v)
 {
@@ -228,8 +243,7 @@ void vgi_virgl_free(struct vgi_virgl *v)
 	while (v->ctxs) {
 		struct ctx *c = v->ctxs;
 		v->ctxs = c->next;
-		virgl_renderer_context_destroy(c->id);
-		free(c);
+		ctx_end(v, c);
 	}
 	if (v->renderer_up)
 		virgl_renderer_cleanup(v);
@@ -246,8 +260,7 @@ void vgi_virgl_reset(struct vgi_virgl *v)
 	while (v->ctxs) {
 		struct ctx *c = v->ctxs;
 		v->ctxs = c->next;
-		virgl_renderer_context_destroy(c->id);
-		free(c);
+		ctx_end(v, c);
 	}
 	v->nctx = 0;
 }
@@ -323,6 +336,35 @@ void vgi_virgl_capset_fill(struct vgi_virgl *v, uint32_t id, uint32_t version, v
 
 /* ---- contexts ---- */
 
+static struct res *res_find(const struct vgi_virgl *v, uint32_t id);
+
+/*
+ * The context goes. virglrenderer 0.10 does not free the pipe resources
+ * its stream made and no blob claimed (LeakSanitizer shows them): each is
+ * claimed here under a spare resource id and unreffed, then their charges
+ * come back.
+ */
+static void ctx_end(struct vgi_virgl *v, struct ctx *c)
+{
+	while (c->pipes) {
+		struct pipe_res *p = c->pipes;
+		uint32_t spare = UINT32_MAX;
+		while (res_find(v, spare))
+			spare--;
+		struct virgl_renderer_resource_create_blob_args a = {
+			.res_handle = spare, .ctx_id = c->id, .blob_mem = VIRGL_RENDERER_BLOB_MEM_HOST3D,
+			.blob_id = p->blob_id, .size = 4096,
+		};
+		if (virgl_renderer_resource_create_blob(&a) == 0)
+			virgl_renderer_resource_unref(spare);
+		c->pipes = p->next;
+		v->cfg.release(v->cfg.opaque, p->charge);
+		free(p);
+	}
+	virgl_renderer_context_destroy(c->id);
+	free(c);
+}
+
 static struct ctx *ctx_find(const struct vgi_virgl *v, uint32_t id)
 {
 	for (struct ctx *c = v->ctxs; c; c = c->next)
@@ -378,8 +420,7 @@ uint32_t vgi_virgl_ctx_destroy(struct vgi_virgl *v, uint32_t ctx_id)
 		/* Its own timelines end with it: answer what still waits on them. */
 		for (uint32_t ring = 0; ring < 64; ring++)
 			fences_retire(v, true, ctx_id, ring, 0, true);
-		virgl_renderer_context_destroy(ctx_id);
-		free(c);
+		ctx_end(v, c);
 		return VIRTIO_GPU_RESP_OK_NODATA;
 	}
 	vgi_warn("virgl: CTX_DESTROY of unknown context %u", ctx_id);
@@ -428,9 +469,12 @@ uint32_t vgi_virgl_ctx_detach(struct vgi_virgl *v, uint32_t ctx_id, uint32_t res
 	return r;
 }
 
+static uint32_t pipe_charge(struct vgi_virgl *v, struct ctx *c, const uint32_t *cs, uint32_t ndw);
+
 uint32_t vgi_virgl_submit(struct vgi_virgl *v, uint32_t ctx_id, void *cmds, uint32_t size)
 {
-	if (!ctx_find(v, ctx_id)) {
+	struct ctx *c = ctx_find(v, ctx_id);
+	if (!c) {
 		vgi_warn("virgl: SUBMIT_3D to unknown context %u", ctx_id);
 		return VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
 	}
@@ -440,6 +484,9 @@ uint32_t vgi_virgl_submit(struct vgi_virgl *v, uint32_t ctx_id, void *cmds, uint
 	}
 	if (size == 0)
 		return VIRTIO_GPU_RESP_OK_NODATA;
+	uint32_t err = pipe_charge(v, c, cmds, size / 4);
+	if (err != VIRTIO_GPU_RESP_OK_NODATA)
+		return err;
 	int ret = virgl_renderer_submit_cmd(cmds, (int)ctx_id, (int)(size / 4));
 	if (ret) {
 		vgi_warn("virgl: SUBMIT_3D to context %u: virglrenderer error %d", ctx_id, ret);
@@ -518,16 +565,9 @@ static void level_extent(const struct res *r, uint32_t level, uint32_t *w, uint3
 		*w = r->width;
 }
 
-static uint32_t res_insert(struct vgi_virgl *v, struct virgl_renderer_resource_create_args *a)
+/* The layout's limits, and the host bytes it takes (estimate, 64-bit). */
+static uint32_t res_estimate(const struct virgl_renderer_resource_create_args *a, uint64_t *out)
 {
-	if (a->handle == 0 || res_find(v, a->handle)) {
-		vgi_warn("virgl: create of %s resource %u", a->handle ? "existing" : "reserved", a->handle);
-		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
-	}
-	if (v->nres >= VGI_VIRGL_MAX_RESOURCES) {
-		vgi_warn("virgl: resource %u: %u resources already", a->handle, v->nres);
-		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-	}
 	if (a->target > T_MAX || a->width == 0 || a->height == 0 || a->depth == 0 ||
 	    a->array_size == 0 || a->width > (a->target == T_BUFFER ? (1u << 30) : VGI_VIRGL_MAX_DIM) ||
 	    a->height > VGI_VIRGL_MAX_DIM || a->depth > VGI_VIRGL_MAX_DIM ||
@@ -553,6 +593,114 @@ static uint32_t res_insert(struct vgi_virgl *v, struct virgl_renderer_resource_c
 		if (a->last_level)
 			bytes += bytes / 3;		/* a full mip chain */
 	}
+	*out = bytes;
+	return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+/* VIRGL_CCMD_PIPE_RESOURCE_CREATE: its dword count and fields (virglrenderer's virgl_protocol.h) */
+#define CCMD_PIPE_RESOURCE_CREATE 48u
+#define PIPE_RES_CREATE_SIZE 11u
+enum { PRC_TARGET = 1, PRC_FORMAT, PRC_BIND, PRC_WIDTH, PRC_HEIGHT, PRC_DEPTH, PRC_ARRAY_SIZE, PRC_LAST_LEVEL,
+       PRC_NR_SAMPLES, PRC_FLAGS, PRC_BLOB_ID };
+
+/*
+ * Every pipe resource a stream creates, checked and charged like a
+ * RESOURCE_CREATE_3D before virglrenderer sees the stream (the commands
+ * are framed as virglrenderer frames them: header, then len dwords).
+ * Refused whole (nothing charged) if one does not fit.
+ */
+static uint32_t pipe_charge(struct vgi_virgl *v, struct ctx *c, const uint32_t *cs, uint32_t ndw)
+{
+	struct pipe_res *mark = c->pipes;
+	unsigned nmark = c->npipes;
+	uint32_t err = VIRTIO_GPU_RESP_OK_NODATA;
+	for (uint32_t i = 0; i < ndw; i += 1 + (cs[i] >> 16)) {
+		const uint32_t *p = cs + i;
+		if ((p[0] & 0xff) != CCMD_PIPE_RESOURCE_CREATE || (p[0] >> 16) != PIPE_RES_CREATE_SIZE ||
+		    ndw - i - 1 < PIPE_RES_CREATE_SIZE)
+			continue;	/* not one, or one virglrenderer refuses */
+		struct virgl_renderer_resource_create_args a = {
+			.target = p[PRC_TARGET], .format = p[PRC_FORMAT], .bind = p[PRC_BIND],
+			.width = p[PRC_WIDTH], .height = p[PRC_HEIGHT], .depth = p[PRC_DEPTH],
+			.array_size = p[PRC_ARRAY_SIZE], .last_level = p[PRC_LAST_LEVEL],
+			.nr_samples = p[PRC_NR_SAMPLES], .flags = p[PRC_FLAGS],
+		};
+		uint64_t bytes;
+		err = res_estimate(&a, &bytes);
+		if (err != VIRTIO_GPU_RESP_OK_NODATA)
+			break;
+		bytes += sizeof(struct pipe_res);
+		if (c->npipes >= MAX_PIPE_RES || !v->cfg.charge(v->cfg.opaque, bytes)) {
+			vgi_warn("virgl: SUBMIT_3D to context %u: pipe resource %ux%u (%llu bytes, %u unclaimed) "
+				 "over the host-memory limit", c->id, a.width, a.height, (unsigned long long)bytes,
+				 c->npipes);
+			err = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+			break;
+		}
+		struct pipe_res *pr = calloc(1, sizeof(*pr));
+		if (!pr) {
+			v->cfg.release(v->cfg.opaque, bytes);
+			err = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+			break;
+		}
+		pr->blob_id = p[PRC_BLOB_ID];
+		pr->charge = bytes;
+		pr->next = c->pipes;
+		c->pipes = pr;
+		c->npipes++;
+	}
+	if (err != VIRTIO_GPU_RESP_OK_NODATA) {
+		while (c->pipes != mark) {
+			struct pipe_res *pr = c->pipes;
+			c->pipes = pr->next;
+			v->cfg.release(v->cfg.opaque, pr->charge);
+			free(pr);
+		}
+		c->npipes = nmark;
+	}
+	return err;
+}
+
+/* CREATE_BLOB claimed blob_id: the oldest unclaimed pipe resource of that id (as virglrenderer picks). */
+static struct pipe_res *pipe_claim(struct ctx *c, uint64_t blob_id)
+{
+	struct pipe_res **found = NULL;
+	for (struct pipe_res **pp = &c->pipes; *pp; pp = &(*pp)->next)
+		if ((*pp)->blob_id == blob_id)
+			found = pp;
+	if (!found)
+		return NULL;
+	struct pipe_res *pr = *found;
+	*found = pr->next;
+	c->npipes--;
+	return pr;
+}
+
+/* A claim that failed: back in the list as its oldest entry. */
+static void pipe_unclaim(struct ctx *c, struct pipe_res *pr)
+{
+	struct pipe_res **pp = &c->pipes;
+	while (*pp)
+		pp = &(*pp)->next;
+	pr->next = NULL;
+	*pp = pr;
+	c->npipes++;
+}
+
+static uint32_t res_insert(struct vgi_virgl *v, struct virgl_renderer_resource_create_args *a)
+{
+	uint64_t bytes;
+	if (a->handle == 0 || res_find(v, a->handle)) {
+		vgi_warn("virgl: create of %s resource %u", a->handle ? "existing" : "reserved", a->handle);
+		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+	}
+	if (v->nres >= VGI_VIRGL_MAX_RESOURCES) {
+		vgi_warn("virgl: resource %u: %u resources already", a->handle, v->nres);
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	}
+	uint32_t err = res_estimate(a, &bytes);
+	if (err != VIRTIO_GPU_RESP_OK_NODATA)
+		return err;
 	if (!v->cfg.charge(v->cfg.opaque, bytes)) {
 		vgi_warn("virgl: resource %u needs %llu bytes: over the host-memory limit", a->handle,
 			 (unsigned long long)bytes);
@@ -621,38 +769,42 @@ uint32_t vgi_virgl_resource_create_blob(struct vgi_virgl *v, uint32_t res_id, ui
 		vgi_warn("virgl: CREATE_BLOB of %s resource %u", res_id ? "existing" : "reserved", res_id);
 		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
 	}
-	if (!ctx_find(v, ctx_id)) {
+	struct ctx *c = ctx_find(v, ctx_id);
+	if (!c) {
 		vgi_warn("virgl: CREATE_BLOB %u in unknown context %u", res_id, ctx_id);
 		return VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID;
 	}
 	if (v->nres >= VGI_VIRGL_MAX_RESOURCES)
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-	if (!v->cfg.charge(v->cfg.opaque, size)) {
+	/* the memory is the pipe resource's, charged at its submit: that charge moves to the blob */
+	struct pipe_res *pr = pipe_claim(c, blob_id);
+	uint64_t charge = pr ? 0 : size;
+	if (charge && !v->cfg.charge(v->cfg.opaque, charge)) {
 		vgi_warn("virgl: blob %u of %llu bytes: over the host-memory limit", res_id, (unsigned long long)size);
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
 	}
 	struct res *r = calloc(1, sizeof(*r));
-	if (!r) {
-		v->cfg.release(v->cfg.opaque, size);
-		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-	}
 	struct virgl_renderer_resource_create_blob_args a = {
 		.res_handle = res_id, .ctx_id = ctx_id, .blob_mem = VIRGL_RENDERER_BLOB_MEM_HOST3D,
 		.blob_flags = flags, .blob_id = blob_id, .size = size,
 	};
 	/* virglrenderer finds the pipe resource the context's stream made under blob_id */
-	int ret = virgl_renderer_resource_create_blob(&a);
+	int ret = r ? virgl_renderer_resource_create_blob(&a) : -ENOMEM;
 	if (ret) {
 		vgi_warn("virgl: blob %u (context %u, blob_id %llu, %llu bytes): virglrenderer error %d", res_id,
 			 ctx_id, (unsigned long long)blob_id, (unsigned long long)size, ret);
-		v->cfg.release(v->cfg.opaque, size);
+		if (charge)
+			v->cfg.release(v->cfg.opaque, charge);
+		if (pr)
+			pipe_unclaim(c, pr);
 		free(r);
-		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return r ? VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER : VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
 	}
 	r->id = res_id;
 	r->target = T_BUFFER;
 	r->blob = true;
-	r->charge = size;
+	r->charge = pr ? pr->charge : charge;
+	free(pr);
 	r->export_fd = -1;
 	r->next = v->res[r->id % RES_BUCKETS];
 	v->res[r->id % RES_BUCKETS] = r;
