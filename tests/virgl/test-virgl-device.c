@@ -669,6 +669,17 @@ static void test_host_blob_map(void **state)
 	struct virtio_gpu_resource_detach_backing db = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING,
 							 .resource_id = 40 };
 	assert_int_equal(nodata(f, &db, sizeof(db)), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+	struct virtio_gpu_transfer_to_host_2d t2 = { .hdr.type = VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D,
+						     .r = { 0, 0, 16, 16 }, .resource_id = 40 };
+	assert_int_equal(nodata(f, &t2, sizeof(t2)), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+	/* flushes of a blob on no scanout: nothing to show, fenced or not */
+	struct virtio_gpu_resource_flush fl = { .hdr = { .type = VIRTIO_GPU_CMD_RESOURCE_FLUSH,
+							 .flags = VIRTIO_GPU_FLAG_FENCE, .fence_id = 5 },
+						.r = { 0, 0, 0xffffffffu, 0xffffffffu }, .resource_id = 40 };
+	unsigned updates = f->sink.updates;
+	assert_int_equal(nodata(f, &fl, sizeof(fl)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(((struct virtio_gpu_ctrl_hdr *)f->resp)->fence_id, 5);
+	assert_int_equal(f->sink.updates, updates);
 
 	/* unref of mapped blobs unmaps them first; the context's end frees the rest */
 	unsigned unmaps = rg.unmap_calls;
