@@ -741,6 +741,7 @@ static void test_pipe_resources_charged(void **state)
 	/* unclaimed ones go with their context */
 	pipe_buffer(f, 6, 7, 2 * MB);
 	pipe_buffer(f, 6, 7, 2 * MB);
+	pipe_buffer(f, 6, 8, 1);	/* smaller than the page the reaper claims it with */
 	assert_true(vgi_gpu_hostmem_used(f->gpu) >= base + 4 * MB);
 	struct virtio_gpu_ctrl_hdr cd = { .type = VIRTIO_GPU_CMD_CTX_DESTROY, .ctx_id = 6 };
 	assert_int_equal(nodata(f, &cd, sizeof(cd)), VIRTIO_GPU_RESP_OK_NODATA);
