@@ -468,6 +468,13 @@ static void test_guest_blob_on_virgl(void **state)
 	assert_int_equal(f->sink.px[7][9] & 0xffffff, 0xabcdef);
 	assert_int_equal(f->sink.last_damage.x, 8);
 	assert_int_equal(f->sink.last_damage.width, 2);
+	/* guest RAM mapped again (vhost-user SET_MEM_TABLE): the blob is translated again, still shown */
+	assert_int_equal(vgi_virtio_device_set_memory(f->dev, f->g->mem), 0);
+	v = 0x13579b;
+	memcpy(tg_host(f->g, f->backing_pages[(7 * W + 8) * 4 / TG_PAGE_SIZE]) + (7 * W + 8) * 4 % TG_PAGE_SIZE, &v, 4);
+	fl.hdr.fence_id = 79;
+	assert_int_equal(nodata(f, &fl, sizeof(fl)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(f->sink.px[7][8] & 0xffffff, 0x13579b);
 	/* not host-visible: no map; 3D commands on it are refused by virglrenderer, not crashed on */
 	struct virtio_gpu_resource_map_blob m = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB, .resource_id = 5 };
 	assert_int_equal(cmd(f, &m, sizeof(m), NULL, 0, sizeof(struct virtio_gpu_resp_map_info)),
