@@ -871,6 +871,111 @@ static void test_blob_memory_remap(void **state)
 	blob_free(f, b);
 }
 
+/* ---------------------------------------------------------------- random sequences */
+
+static uint32_t rnd(uint32_t *seed, uint32_t n)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return (*seed >> 8) % n;
+}
+
+#define PICK(seed, a) ((a)[rnd(seed, sizeof(a) / sizeof((a)[0]))])
+
+/*
+ * Random blob command sequences over a few ids and pages, with mostly
+ * plausible and sometimes hostile fields: every answer is a valid
+ * response, the sinks only ever get images that match their scanout
+ * (rec_update checks), host memory stays under the cap, and everything
+ * comes back at the end.
+ */
+static void test_blob_random(void **state)
+{
+	static const uint32_t ids[] = { 0, 1, 2, 3, 4, 0xffffffffu };
+	static const uint32_t mems[] = { 1, 1, 1, 1, 2, 3, 0, 9 };
+	static const uint64_t sizes[] = { 4096, 8192, 16384, 32768, 65536, 0, 4097, 1ull << 33 };
+	static const uint32_t dims[] = { 16, 17, 32, 64, 100, 0, 1, 0x40000000u, 0xffffffffu };
+	static const uint32_t strides[] = { 64, 128, 256, 400, 1024, 0, 0xffffffffu };
+	static const uint32_t offs[] = { 0, 0, 4, 4096, 60000, 0xffffffffu };
+	static const uint32_t coords[] = { 0, 0, 1, 8, 16, 48, 0xfffffff0u };
+	static const uint32_t fmts[] = { 1, 2, 3, 4, 67, 68, 121, 134, 0, 100 };
+	struct fx *f = *state;
+	uint64_t pages[16];
+	uint32_t seed = 77;
+	unsigned ok = 0;
+
+	for (int i = 0; i < 16; i++)
+		pages[i] = tg_alloc_page(f->g);
+	for (int it = 0; it < 3000; it++) {
+		uint32_t t = 0, op = rnd(&seed, 9), id = PICK(&seed, ids);
+
+		switch (op) {
+		case 0: case 1: {	/* CREATE_BLOB over some of the pool, maybe out of order or repeated */
+			struct virtio_gpu_mem_entry e[16];
+			uint32_t n = 1 + rnd(&seed, 16);
+
+			for (uint32_t j = 0; j < n; j++)
+				e[j] = (struct virtio_gpu_mem_entry){ pages[rnd(&seed, 16)], PAGE, 0 };
+			t = create_blob_ents(f, id, PICK(&seed, mems), rnd(&seed, 8) ? VIRTIO_GPU_BLOB_FLAG_USE_SHAREABLE : 8,
+					     it % 5 ? (uint64_t)n * PAGE : PICK(&seed, sizes), e, n,
+					     it % 7 ? n : n + rnd(&seed, 3));
+			break;
+		}
+		case 2: case 3: {	/* SET_SCANOUT_BLOB, plausible two times in three */
+			struct layout l = { PICK(&seed, fmts), PICK(&seed, dims), PICK(&seed, dims), PICK(&seed, strides),
+					    PICK(&seed, offs) };
+			uint32_t x = PICK(&seed, coords), y = PICK(&seed, coords), w = PICK(&seed, dims),
+				 h = PICK(&seed, dims);
+
+			if (it % 3) {
+				l = (struct layout){ XRGB, 32, 32, 128 + 64 * rnd(&seed, 3), 4 * rnd(&seed, 4) };
+				x = y = rnd(&seed, 3) * 8;
+				w = h = 16;
+			}
+			t = set_scanout_blob(f, rnd(&seed, 3), it % 11 ? id : 0, &l, x, y, w, h);
+			break;
+		}
+		case 4:
+			t = flush(f, id, PICK(&seed, coords), PICK(&seed, coords), PICK(&seed, dims), PICK(&seed, dims));
+			break;
+		case 5:
+			t = gg_transfer_2d(f->gg, id, PICK(&seed, offs), 0, 0, PICK(&seed, dims), 1);
+			break;
+		case 6:
+			t = it % 2 ? gg_unref(f->gg, id) : gg_create_2d(f->gg, id, XRGB, 32, 32);
+			break;
+		case 7: {
+			struct virtio_gpu_resource_map_blob m = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB,
+								  .resource_id = id, .offset = PICK(&seed, offs) };
+
+			if (it % 2)
+				m.hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB;
+			t = gg_cmd(f->gg, &m, sizeof(m), NULL, 0, NULL, sizeof(struct virtio_gpu_resp_map_info));
+			assert_int_not_equal(t, VIRTIO_GPU_RESP_OK_MAP_INFO);	/* nothing is host-visible */
+			break;
+		}
+		case 8:
+			gg_update_cursor(f->gg, rnd(&seed, 3), id, 5, 5, 0, 0);
+			t = OK;
+			break;
+		}
+		assert_true(t == OK || (t >= VIRTIO_GPU_RESP_ERR_UNSPEC && t <= VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER));
+		ok += t == OK;
+		assert_true(vgi_gpu_hostmem_used(f->gpu) <= VGI_GPU_DEFAULT_MAX_HOSTMEM);
+		if (it % 1000 == 999) {	/* the guest RAM mapped again now and then */
+			assert_int_equal(vgi_virtio_device_set_memory(f->gg->dev, f->g->mem), 0);
+		}
+	}
+	printf("random blob commands: 3000 answered, %u OK, %u + %u sink updates\n", ok, f->rec.updates[0],
+	       f->rec.updates[1]);
+	assert_true(ok > 300);
+	assert_true(f->rec.updates[0] > 20 && f->rec.updates[1] > 20);
+	for (uint32_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+		gg_unref(f->gg, ids[i]);
+	assert_empty(f);
+	for (int i = 0; i < 16; i++)
+		tg_free_page(f->g, pages[i]);
+}
+
 /* ---------------------------------------------------------------- feature off (vhost-user's vgi-gpu) */
 
 /*
@@ -928,6 +1033,7 @@ int main(void)
 		cmocka_unit_test(test_blob_hostmem_exhaustion),
 		T(test_blob_reset),
 		T(test_blob_memory_remap),
+		T(test_blob_random),
 		cmocka_unit_test(test_blob_not_offered),
 	};
 
