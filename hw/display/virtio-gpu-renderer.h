@@ -24,16 +24,18 @@
  *      command: it either answered with vgi_gpu_cmd_respond(), or set
  *      cmd->error (a VIRTIO_GPU_RESP_ERR_*), or left both alone (the core
  *      then answers OK_NODATA). This is where 3D goes: CTX_*, SUBMIT_3D,
- *      RESOURCE_CREATE_3D, TRANSFER_*_3D, GET_CAPSET_INFO, GET_CAPSET,
- *      blob commands; it may also take over core commands (SET_SCANOUT of
- *      a GL resource). Use vgi_gpu_cmd_read() to read the command struct
+ *      RESOURCE_CREATE_3D, TRANSFER_*_3D, GET_CAPSET_INFO, GET_CAPSET;
+ *      it may also take over core commands (SET_SCANOUT of a GL
+ *      resource). Use vgi_gpu_cmd_read() to read the command struct
  *      (it checks the size), vgi_gpu_resource_*() for the shared table and
  *      vgi_gpu_hostmem_charge() for every allocation the guest causes.
  *   3. Commands the core decodes (GET_DISPLAY_INFO, GET_EDID,
  *      RESOURCE_CREATE_2D, RESOURCE_UNREF, SET_SCANOUT, RESOURCE_FLUSH,
- *      TRANSFER_TO_HOST_2D, ATTACH/DETACH_BACKING, ASSIGN_UUID) are fully
- *      validated by the core (ids, rects in 64-bit, backing bounds) and
- *      then call the resource ops below, which only do the work.
+ *      TRANSFER_TO_HOST_2D, ATTACH/DETACH_BACKING, ASSIGN_UUID and the
+ *      blob commands RESOURCE_CREATE_BLOB, SET_SCANOUT_BLOB, MAP_BLOB,
+ *      UNMAP_BLOB) are fully validated by the core (ids, rects in 64-bit,
+ *      backing bounds, blob layouts and map offsets) and then call the
+ *      resource ops below, which only do the work.
  *   4. Unknown commands: ERR_UNSPEC (as QEMU). With no 3D renderer that
  *      includes every 3D and capset command (CVE-2016-10028, -3545, -3546:
  *      nothing of the response beyond the header is written).
