@@ -177,6 +177,8 @@ static bool scanout_blob_read(const struct gpu_scanout *so, const struct vgi_gpu
 		       (uint64_t)(so->rect.x + d->x) * 4;
 	size_t dst_stride = (size_t)so->rect.width * 4;
 
+	if (!res->iov)
+		return false;	/* its pages left guest memory (memory_changed said so once) */
 	if (vgi_gpu_backing_read_rows(res, src, so->blob_stride, (size_t)d->width * 4, d->height,
 				      so->staging + (size_t)d->y * dst_stride + (size_t)d->x * 4, dst_stride))
 		return true;
