@@ -82,6 +82,7 @@ static bool r2d_get_image(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *r
 	out->stride = (uint32_t)pixman_image_get_stride(img);
 	out->format = res->fourcc;
 	out->data = pixman_image_get_data(img);
+	out->stable = true;	/* the image lives as long as the resource, which leaves scanouts first */
 	return true;
 }
 

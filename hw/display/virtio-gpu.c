@@ -148,7 +148,7 @@ static bool sink_has_gl(const struct vgi_display_sink *s)
 static bool scanout_image(struct vgi_gpu *gpu, uint32_t sid, struct vgi_gpu_resource *res, struct vgi_image *img)
 {
 	const struct gpu_scanout *so = &gpu->scanouts[sid];
-	struct vgi_image full;
+	struct vgi_image full = { 0 };
 
 	if (so->blob) {
 		*img = (struct vgi_image){ .width = so->rect.width, .height = so->rect.height,

@@ -31,6 +31,13 @@ struct vgi_image {
 	uint32_t stride;	/* bytes per row */
 	uint32_t format;	/* DRM fourcc, 32 bits per pixel */
 	const void *data;	/* pixel (0,0) of the scanout */
+	/*
+	 * data stays valid (and keeps showing this scanout's latest pixels) until
+	 * the next scanout()/scanout_gl() call for this id, so a sink may read it
+	 * later instead of at once (the 2D renderer's resource images). False:
+	 * valid only during the call (3D read-backs, blob staging).
+	 */
+	bool stable;
 };
 
 /* A scanout was set up, resized or disabled. */

@@ -65,6 +65,17 @@ bool vgi_qemu_display_features(const struct vgi_qemu_display *qd, uint64_t *feat
  * when it comes.
  */
 void vgi_qemu_display_set_timeout(struct vgi_qemu_display *qd, int ms);
+/*
+ * At most fps deliveries of 2D updates per second (0, the default: each
+ * update is sent when it comes). An update after a quiet interval still goes
+ * out at once; later ones wait for the next interval and then go out
+ * together, small ones packed into few sends. QEMU's own display refreshes
+ * every 30 ms, so frames in between are never shown. Returns a timer fd
+ * the program watches (readable: call vgi_qemu_display_dispatch_timer()),
+ * or -errno. Only updates whose image stays valid (vgi_image.stable) wait.
+ */
+int vgi_qemu_display_set_max_fps(struct vgi_qemu_display *qd, unsigned fps);
+void vgi_qemu_display_dispatch_timer(struct vgi_qemu_display *qd);
 /* ops without scanout_gl/gl_update: the device reads 3D scanouts back (QEMU displays without GL). */
 const struct vgi_display_ops *vgi_qemu_display_ops_nogl(void);
 

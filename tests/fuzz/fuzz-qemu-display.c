@@ -330,7 +330,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		case 5: {	/* damage of any rectangle over a 64x64 image */
 			struct vgi_rect d = { u32(&r), u32(&r), u32(&r), u32(&r) };
-			struct vgi_image img = { 64, 64, 256, DRM_FORMAT_XRGB8888, pixels };
+			struct vgi_image img = { 64, 64, 256, DRM_FORMAT_XRGB8888, pixels, false };
 
 			if (op & 0x10)
 				d = (struct vgi_rect){ d.x % 80, d.y % 80, d.width % 80, d.height % 80 };

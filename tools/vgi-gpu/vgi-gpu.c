@@ -40,6 +40,7 @@ struct app {
 	int exit_code;
 	guint gpu_watch;
 	guint qd_watch;		/* QEMU's display socket (replies to our requests) */
+	guint qd_timer_watch;	/* its update throttle (--max-fps) */
 };
 
 static void usage(FILE *out)
@@ -56,6 +57,8 @@ static void usage(FILE *out)
 		"                              headless,dir=DIR    PNG files in DIR\n"
 		"                            built in: %s\n"
 		"  -o, --outputs=N           number of outputs (scanouts), 1..%u (default 1)\n"
+		"      --max-fps=N           qemu display: at most N deliveries of 2D updates a second;\n"
+		"                            flushes in between are merged (default 60; 0: send each)\n"
 		"  -m, --max-hostmem=BYTES   cap on host memory the guest may use (K/M/G suffixes;\n"
 		"                            default %lluM)\n"
 		"  -v, --virgl               3D acceleration through virglrenderer\n"
@@ -183,6 +186,14 @@ static gboolean on_qemu_display_fd(gint fd, GIOCondition cond, gpointer opaque)
 		app->qd_watch = 0;
 		return G_SOURCE_REMOVE;
 	}
+	return G_SOURCE_CONTINUE;
+}
+#endif
+
+#ifdef VGI_GPU_HAVE_QEMU_SINK
+static gboolean on_qemu_display_timer(gint fd, GIOCondition cond, gpointer opaque)
+{
+	vgi_qemu_display_dispatch_timer(((struct app *)opaque)->qemu_display);
 	return G_SOURCE_CONTINUE;
 }
 #endif
@@ -334,6 +345,7 @@ int main(int argc, char **argv)
 		{ "virgl", no_argument, NULL, 'v' },
 		{ "render-node", required_argument, NULL, 'r' },
 		{ "keep-listening", no_argument, NULL, 'k' },
+		{ "max-fps", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -345,6 +357,7 @@ int main(int argc, char **argv)
 	bool caps = false;
 	struct vgi_gpu_config cfg;
 	struct app app = { .idle_display_fd = -1 };
+	unsigned max_fps = 60;
 	unsigned long ul;
 	int c, ret;
 
@@ -390,6 +403,13 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			cfg.render_node = optarg;
+			break;
+		case 'F':
+			if (!parse_uint(optarg, 0, 1000, &ul)) {
+				fprintf(stderr, "vgi-gpu: --max-fps: '%s' is not a number from 0 to 1000\n", optarg);
+				return 1;
+			}
+			max_fps = (unsigned)ul;
 			break;
 		case 'k':
 			app.keep_listening = true;
@@ -491,6 +511,16 @@ int main(int argc, char **argv)
 	}
 
 	app.loop = g_main_loop_new(NULL, FALSE);
+#ifdef VGI_GPU_HAVE_QEMU_SINK
+	if (app.qemu_display && max_fps) {
+		int tfd = vgi_qemu_display_set_max_fps(app.qemu_display, max_fps);
+
+		if (tfd >= 0)
+			app.qd_timer_watch = watch_fd(tfd, G_IO_IN, on_qemu_display_timer, &app);
+		else
+			vgi_warn("vgi-gpu: --max-fps: no timer (%s); every update is sent at once", strerror(-tfd));
+	}
+#endif
 	watch_fd(vgi_vhost_user_get_fd(app.vu), G_IO_IN, on_vhost_user, &app);
 	if (vgi_gpu_get_fd(app.gpu) >= 0)
 		app.gpu_watch = watch_fd(vgi_gpu_get_fd(app.gpu), G_IO_IN, on_gpu_fd, &app);
@@ -502,6 +532,8 @@ int main(int argc, char **argv)
 	g_main_loop_run(app.loop);
 
 	qd_unwatch(&app);
+	if (app.qd_timer_watch)
+		g_source_remove(app.qd_timer_watch);
 	vgi_vhost_user_free(app.vu);
 	if (app.idle_display_fd >= 0)
 		close(app.idle_display_fd);

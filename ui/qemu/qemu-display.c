@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,6 +100,8 @@ _Static_assert(sizeof(struct virtio_gpu_resp_edid) == 1056, "edid");
 #define QD_IOV_CHUNK		64
 #define QD_DEFAULT_TIMEOUT_MS	10000
 #define QD_PACK_MAX_BYTES	(64u << 10)	/* updates up to this size are packed into one buffer */
+#define QD_MAX_DUE		512u		/* throttled damage rects kept per scanout, then their bounding box */
+#define QD_BATCH_BYTES		(256u << 10)	/* small throttled UPDATEs go out in sends of about this size */
 
 enum qd_mode { MODE_OFF, MODE_2D, MODE_DMABUF };
 
@@ -116,6 +119,11 @@ struct qd_scanout {
 	uint32_t *cursor;	/* VGI_CURSOR_SIZE^2, NULL until defined */
 
 	bool reported;		/* output reported connected to host */
+
+	/* vgi_qemu_display_set_max_fps: damage waiting for the next refresh, read from due_img then */
+	struct vgi_rect *due;	/* QD_MAX_DUE, allocated on first use */
+	unsigned ndue;
+	struct vgi_image due_img;
 };
 
 struct qd_pending {
@@ -139,6 +147,13 @@ struct vgi_qemu_display {
 	struct qd_scanout s[VGI_MAX_SCANOUTS];
 	uint8_t *staging;
 	size_t staging_size;
+
+	/* update throttle: at most one delivery per interval_ns (0: every update at once) */
+	uint64_t interval_ns, last_delivery_ns;
+	int timer_fd;
+	bool timer_armed;
+	uint8_t *batch;		/* packed UPDATE messages (header and pixels) waiting for one send */
+	size_t batch_len;
 	bool warned_no_dmabuf, warned_modifier, warned_stall;
 };
 
@@ -562,7 +577,9 @@ static void reset_connection_state(struct vgi_qemu_display *qd)
 	for (unsigned i = 0; i < VGI_MAX_SCANOUTS; i++) {
 		qd->s[i].sent = false;
 		qd->s[i].cursor_image_sent = false;
+		qd->s[i].ndue = 0;	/* a new connection starts with a full update */
 	}
+	qd->batch_len = 0;
 }
 
 void vgi_qemu_display_disconnect(struct vgi_qemu_display *qd)
@@ -748,6 +765,7 @@ static void qd_scanout(void *sink, uint32_t id, const struct vgi_scanout *so)
 
 	if (!s || !so)
 		return;
+	s->ndue = 0;	/* its image may go away; a new scanout gets a full update anyway */
 	if (so->enabled && (so->width == 0 || so->height == 0 || so->width > QD_MAX_SIDE || so->height > QD_MAX_SIDE)) {
 		vgi_warn("qemu display: scanout %u: unusable size %ux%u; disabling it", id, so->width, so->height);
 		so = &off;
@@ -869,13 +887,143 @@ static int send_update_band(struct vgi_qemu_display *qd, uint32_t id, const stru
 	return 0;
 }
 
+/* Send rect r of img (clipped, inside the scanout) now, in bands that keep each message bounded (QEMU allocates it whole). */
+static int send_rect(struct vgi_qemu_display *qd, uint32_t id, const struct vgi_rect *r, const struct vgi_image *img)
+{
+	unsigned rs, gs, bs;
+	/* QEMU's surface is x8r8g8b8: XRGB and ARGB bytes go as they are (QEMU ignores the top byte). */
+	bool direct = img->format == DRM_FORMAT_XRGB8888 || img->format == DRM_FORMAT_ARGB8888;
+	uint32_t band = (uint32_t)(QD_MAX_BAND_BYTES / ((size_t)r->width * 4));
+
+	channel_shifts(img->format, &rs, &gs, &bs);	/* checked by qd_update */
+	if (band == 0)
+		band = 1;
+	for (uint32_t y = 0; y < r->height; y += band) {
+		struct vgi_rect b = { r->x, r->y + y, r->width, r->height - y < band ? r->height - y : band };
+
+		if (send_update_band(qd, id, &b, img, direct, rs, gs, bs) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static bool rect_contains(const struct vgi_rect *a, const struct vgi_rect *b)
+{
+	return b->x >= a->x && b->y >= a->y && (uint64_t)b->x + b->width <= (uint64_t)a->x + a->width &&
+	       (uint64_t)b->y + b->height <= (uint64_t)a->y + a->height;
+}
+
+/* Keep r for the next delivery: dropped if inside a kept rect, absorbing those inside it. */
+static bool due_add(struct qd_scanout *s, const struct vgi_rect *r)
+{
+	unsigned n = 0;
+
+	if (!s->due && !(s->due = malloc(QD_MAX_DUE * sizeof(*s->due))))
+		return false;
+	for (unsigned i = 0; i < s->ndue; i++) {
+		if (rect_contains(&s->due[i], r))
+			return true;
+		if (!rect_contains(r, &s->due[i]))
+			s->due[n++] = s->due[i];
+	}
+	s->ndue = n;
+	if (n == QD_MAX_DUE) {
+		/* too many: one bounding box (the area sent grows, the messages do not) */
+		uint32_t x0 = r->x, y0 = r->y, x1 = r->x + r->width, y1 = r->y + r->height;
+
+		for (unsigned i = 0; i < n; i++) {
+			const struct vgi_rect *d = &s->due[i];
+
+			x0 = d->x < x0 ? d->x : x0;
+			y0 = d->y < y0 ? d->y : y0;
+			x1 = d->x + d->width > x1 ? d->x + d->width : x1;
+			y1 = d->y + d->height > y1 ? d->y + d->height : y1;
+		}
+		s->due[0] = (struct vgi_rect){ x0, y0, x1 - x0, y1 - y0 };
+		s->ndue = 1;
+		return true;
+	}
+	s->due[s->ndue++] = *r;
+	return true;
+}
+
+static void batch_send(struct vgi_qemu_display *qd)
+{
+	struct iovec iov = { .iov_base = qd->batch, .iov_len = qd->batch_len };
+
+	if (qd->batch_len && live(qd))
+		send_iov(qd, &iov, 1, -1, "UPDATE");
+	qd->batch_len = 0;
+}
+
+/* Append one UPDATE (header and packed rows) of a small XRGB rect to the batch; false: send it alone. */
+static bool batch_add(struct vgi_qemu_display *qd, uint32_t id, const struct vgi_rect *r, const struct vgi_image *img)
+{
+	size_t row = (size_t)r->width * 4, bytes = row * r->height;
+	struct wire_hdr h = { .request = REQ_UPDATE, .size = (uint32_t)(sizeof(struct wire_update) + bytes) };
+	struct wire_update u = { .scanout_id = id, .x = r->x, .y = r->y, .width = r->width, .height = r->height };
+	const uint8_t *src = (const uint8_t *)img->data + (size_t)r->y * img->stride + (size_t)r->x * 4;
+	uint8_t *p;
+
+	if ((img->format != DRM_FORMAT_XRGB8888 && img->format != DRM_FORMAT_ARGB8888) || bytes > QD_PACK_MAX_BYTES)
+		return false;
+	if (!qd->batch && !(qd->batch = malloc(QD_BATCH_BYTES + HDR_SIZE + sizeof(u) + QD_PACK_MAX_BYTES)))
+		return false;
+	if (qd->batch_len >= QD_BATCH_BYTES)
+		batch_send(qd);
+	p = qd->batch + qd->batch_len;
+	memcpy(p, &h, HDR_SIZE);
+	memcpy(p + HDR_SIZE, &u, sizeof(u));
+	p += HDR_SIZE + sizeof(u);
+	for (uint32_t y = 0; y < r->height; y++)
+		memcpy(p + (size_t)y * row, src + (size_t)y * img->stride, row);
+	qd->batch_len += HDR_SIZE + sizeof(u) + bytes;
+	return true;
+}
+
+/* Send every scanout's waiting damage: small rects packed into few sends, big ones alone. */
+static void deliver_due(struct vgi_qemu_display *qd)
+{
+	qd->last_delivery_ns = now_ns();
+	for (uint32_t id = 0; id < VGI_MAX_SCANOUTS; id++) {
+		struct qd_scanout *s = &qd->s[id];
+
+		for (unsigned i = 0; i < s->ndue && live(qd) && s->mode == MODE_2D && s->sent; i++) {
+			if (batch_add(qd, id, &s->due[i], &s->due_img))
+				continue;
+			batch_send(qd);
+			send_rect(qd, id, &s->due[i], &s->due_img);
+		}
+		s->ndue = 0;
+	}
+	batch_send(qd);
+}
+
+static void arm_timer(struct vgi_qemu_display *qd, uint64_t at_ns)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(at_ns / 1000000000u),
+						.tv_nsec = (long)(at_ns % 1000000000u) } };
+
+	if (timerfd_settime(qd->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		qd->timer_armed = true;
+	else
+		deliver_due(qd);	/* no timer: no throttle */
+}
+
 static void qd_update(void *sink, uint32_t id, const struct vgi_rect *damage, const struct vgi_image *img)
 {
 	struct vgi_qemu_display *qd = sink;
 	struct qd_scanout *s = get_scanout(qd, id, "update");
 	unsigned rs, gs, bs;
 	struct vgi_rect r;
-	bool direct;
 
 	if (!s || !damage || !img || s->mode != MODE_2D || !live(qd) || !s->sent)
 		return;
@@ -884,24 +1032,61 @@ static void qd_update(void *sink, uint32_t id, const struct vgi_rect *damage, co
 			 img->height, img->stride, img->format);
 		return;
 	}
-	/* QEMU's surface is x8r8g8b8: XRGB and ARGB bytes go as they are (QEMU ignores the top byte). */
-	direct = img->format == DRM_FORMAT_XRGB8888 || img->format == DRM_FORMAT_ARGB8888;
 	r = s->full_pending ? (struct vgi_rect){ 0, 0, s->width, s->height } : *damage;
 	if (!vgi_rect_clip(&r, img->width < s->width ? img->width : s->width,
 			   img->height < s->height ? img->height : s->height))
 		return;
-	/* Send the damage only, in bands that keep each message (QEMU allocates it whole) bounded. */
-	uint32_t band = (uint32_t)(QD_MAX_BAND_BYTES / ((size_t)r.width * 4));
-
-	if (band == 0)
-		band = 1;
-	for (uint32_t y = 0; y < r.height; y += band) {
-		struct vgi_rect b = { r.x, r.y + y, r.width, r.height - y < band ? r.height - y : band };
-
-		if (send_update_band(qd, id, &b, img, direct, rs, gs, bs) < 0)
-			return;
-	}
 	s->full_pending = false;
+	/*
+	 * Throttled: a flush right after a quiet interval goes out at once; the
+	 * ones after it wait for the next refresh, when what they damaged goes
+	 * out together. Only images that stay valid can wait.
+	 */
+	if (qd->interval_ns && img->stable && due_add(s, &r)) {
+		s->due_img = *img;
+		if (!qd->timer_armed) {
+			uint64_t now = now_ns();
+
+			if (now - qd->last_delivery_ns >= qd->interval_ns)
+				deliver_due(qd);
+			else
+				arm_timer(qd, qd->last_delivery_ns + qd->interval_ns);
+		}
+		return;
+	}
+	if (s->ndue)
+		deliver_due(qd);	/* keep the order */
+	send_rect(qd, id, &r, img);
+}
+
+int vgi_qemu_display_set_max_fps(struct vgi_qemu_display *qd, unsigned fps)
+{
+	if (!qd || fps > 1000)
+		return -EINVAL;
+	if (fps == 0) {
+		deliver_due(qd);
+		qd->interval_ns = 0;
+		return qd->timer_fd;
+	}
+	if (qd->timer_fd < 0) {
+		qd->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (qd->timer_fd < 0)
+			return -errno;
+	}
+	qd->interval_ns = 1000000000u / fps;
+	return qd->timer_fd;
+}
+
+void vgi_qemu_display_dispatch_timer(struct vgi_qemu_display *qd)
+{
+	uint64_t expirations;
+
+	if (!qd || qd->timer_fd < 0)
+		return;
+	if (read(qd->timer_fd, &expirations, sizeof(expirations)) != sizeof(expirations) && errno == EAGAIN)
+		return;	/* not expired (spurious wakeup) */
+	qd->timer_armed = false;
+	deliver_due(qd);
 }
 
 /* ---- cursor ---- */
@@ -1017,6 +1202,7 @@ static void qd_scanout_gl(void *sink, uint32_t id, const struct vgi_gl_scanout *
 
 	if (!s || !g)
 		return;
+	s->ndue = 0;
 	if (g->enabled && g->dmabuf_fd < 0) {
 		if (!qd->warned_no_dmabuf)
 			vgi_warn("qemu display: scanout %u: a GL scanout without a dmabuf cannot reach QEMU "
@@ -1126,6 +1312,7 @@ struct vgi_qemu_display *vgi_qemu_display_new(const struct vgi_display_host *hos
 	if (host)
 		qd->host = *host;
 	qd->fd = -1;
+	qd->timer_fd = -1;
 	qd->timeout_ms = QD_DEFAULT_TIMEOUT_MS;
 	for (unsigned i = 0; i < VGI_MAX_SCANOUTS; i++)
 		qd->s[i].dmabuf_fd = -1;
@@ -1140,7 +1327,11 @@ void vgi_qemu_display_free(struct vgi_qemu_display *qd)
 	for (unsigned i = 0; i < VGI_MAX_SCANOUTS; i++) {
 		drop_dmabuf(&qd->s[i]);
 		free(qd->s[i].cursor);
+		free(qd->s[i].due);
 	}
+	if (qd->timer_fd >= 0)
+		close(qd->timer_fd);
+	free(qd->batch);
 	free(qd->staging);
 	free(qd);
 }

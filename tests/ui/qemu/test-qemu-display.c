@@ -1134,6 +1134,122 @@ static void test_pending_bound(void **state)
 	conn_close(&c);
 }
 
+/* A rect's UPDATE: header fields and every pixel (pattern of test_throttle). */
+static void expect_update_rect(int fd, uint32_t id, uint32_t x, uint32_t y, uint32_t w, uint32_t h, uint32_t tag)
+{
+	uint8_t *p = expect_msg(fd, UPDATE, 20 + w * h * 4, NULL);
+
+	assert_int_equal(get32(p + 0), id);
+	assert_int_equal(get32(p + 4), x);
+	assert_int_equal(get32(p + 8), y);
+	assert_int_equal(get32(p + 12), w);
+	assert_int_equal(get32(p + 16), h);
+	for (uint32_t j = 0; j < h; j++)
+		for (uint32_t i = 0; i < w; i++)
+			assert_int_equal(get32(p + 20 + (j * w + i) * 4), tag | (y + j) << 8 | (x + i));
+	free(p);
+}
+
+static void throttle_paint(uint8_t *src, unsigned w, unsigned h, unsigned stride, uint32_t tag)
+{
+	for (unsigned y = 0; y < h; y++)
+		for (unsigned x = 0; x < w; x++)
+			put32(src + y * stride + x * 4, tag | y << 8 | x);
+}
+
+static void wait_timer(int tfd)
+{
+	struct pollfd pf = { .fd = tfd, .events = POLLIN };
+
+	assert_int_equal(poll(&pf, 1, 2000), 1);
+}
+
+/*
+ * vgi_qemu_display_set_max_fps: the first update goes at once; later ones in
+ * the same interval wait for the timer, then go together with the pixels of
+ * that moment; contained rects are merged; a scanout change drops waiting
+ * damage; an image that is not stable never waits.
+ */
+static void test_throttle(void **state)
+{
+	enum { W = 64, H = 32, STRIDE = W * 4 + 16 };
+	uint8_t *src = calloc(STRIDE, H);
+	struct vgi_image img = { .width = W, .height = H, .stride = STRIDE, .format = DRM_FORMAT_XRGB8888,
+				 .data = src, .stable = true };
+	struct vgi_scanout so = { .enabled = true, .width = W, .height = H, .format = DRM_FORMAT_XRGB8888 };
+	const struct vgi_display_ops *ops = vgi_qemu_display_ops();
+	struct vgi_rect full = { 0, 0, W, H }, a = { 1, 2, 3, 4 }, b = { 10, 5, 8, 8 }, inner = { 11, 6, 2, 2 };
+	struct conn c;
+	int tfd;
+
+	assert_non_null(src);
+	conn_ready(&c, 3);
+	assert_int_equal(vgi_qemu_display_set_max_fps(c.qd, 1001), -EINVAL);
+	tfd = vgi_qemu_display_set_max_fps(c.qd, 10);	/* 100 ms: the test's reads fit inside */
+	assert_true(tfd >= 0);
+	ops->scanout(c.qd, 0, &so);
+	free(expect_msg(c.peer, SCANOUT, 12, NULL));
+	throttle_paint(src, W, H, STRIDE, 0x11000000u);
+	ops->update(c.qd, 0, &full, &img);	/* after a quiet interval: at once */
+	expect_update_rect(c.peer, 0, 0, 0, W, H, 0x11000000u);
+
+	ops->update(c.qd, 0, &a, &img);
+	ops->update(c.qd, 0, &b, &img);
+	ops->update(c.qd, 0, &inner, &img);	/* inside b: merged */
+	expect_nothing(c.peer);
+	throttle_paint(src, W, H, STRIDE, 0x22000000u);	/* a later transfer: delivery shows it */
+	wait_timer(tfd);
+	vgi_qemu_display_dispatch_timer(c.qd);
+	expect_update_rect(c.peer, 0, a.x, a.y, a.width, a.height, 0x22000000u);
+	expect_update_rect(c.peer, 0, b.x, b.y, b.width, b.height, 0x22000000u);
+	expect_nothing(c.peer);
+	vgi_qemu_display_dispatch_timer(c.qd);	/* spurious: nothing */
+	expect_nothing(c.peer);
+
+	/* waiting damage is dropped when the scanout changes (its image may be gone) */
+	ops->update(c.qd, 0, &a, &img);
+	if (!poll(&(struct pollfd){ .fd = c.peer, .events = POLLIN }, 1, 0)) {
+		so.width = W / 2;
+		ops->scanout(c.qd, 0, &so);
+		free(expect_msg(c.peer, SCANOUT, 12, NULL));
+		wait_timer(tfd);
+		vgi_qemu_display_dispatch_timer(c.qd);
+		expect_nothing(c.peer);
+	} else {
+		expect_update_rect(c.peer, 0, a.x, a.y, a.width, a.height, 0x22000000u);	/* an interval had passed */
+	}
+
+	/* an image valid only during the call is sent at once */
+	so.width = W;
+	ops->scanout(c.qd, 0, &so);
+	free(expect_msg(c.peer, SCANOUT, 12, NULL));
+	img.stable = false;
+	ops->update(c.qd, 0, &full, &img);
+	expect_update_rect(c.peer, 0, 0, 0, W, H, 0x22000000u);
+	ops->update(c.qd, 0, &a, &img);
+	expect_update_rect(c.peer, 0, a.x, a.y, a.width, a.height, 0x22000000u);
+
+	/* more rects than kept: one bounding box */
+	img.stable = true;
+	usleep(110000);
+	ops->update(c.qd, 0, &a, &img);
+	expect_update_rect(c.peer, 0, a.x, a.y, a.width, a.height, 0x22000000u);
+	for (unsigned i = 0; i < 600; i++) {	/* 600 distinct pixels: 512 kept, then their box */
+		struct vgi_rect r = { i % 63, i / 63, 1, 1 };
+
+		ops->update(c.qd, 0, &r, &img);
+	}
+	wait_timer(tfd);
+	vgi_qemu_display_dispatch_timer(c.qd);
+	expect_update_rect(c.peer, 0, 0, 0, 63, 9, 0x22000000u);	/* the 513th (8,8) made the box of rows 0-8 */
+	for (unsigned i = 567; i < 600; i++)	/* row 9 came after the box */
+		expect_update_rect(c.peer, 0, i % 63, 9, 1, 1, 0x22000000u);
+	expect_nothing(c.peer);
+	assert_int_equal(vgi_qemu_display_set_max_fps(c.qd, 0), tfd);
+	conn_close(&c);
+	free(src);
+}
+
 static void test_registry(void **state)
 {
 	struct vgi_display_sink sink;
@@ -1167,6 +1283,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_later),
 		cmocka_unit_test(test_dmabuf_update_timeout),
 		cmocka_unit_test(test_pending_bound),
+		cmocka_unit_test(test_throttle),
 		cmocka_unit_test(test_registry),
 	};
 

@@ -67,7 +67,7 @@ static void settle(const char *name, void *sink)
 /* One update, and wait until the sink has put it on screen. */
 static void present(const char *name, struct vgi_display_sink *s, const struct vgi_rect *r, uint32_t seq)
 {
-	struct vgi_image im = { FW, FH, FW * 4, DRM_FORMAT_XRGB8888, frame };
+	struct vgi_image im = { FW, FH, FW * 4, DRM_FORMAT_XRGB8888, frame, false };
 	uint64_t before = presented(name, s->sink);
 
 	/* new contents in the damaged area */

@@ -99,7 +99,7 @@ static void show_full(uint32_t format)
 {
 	static uint32_t conv[W * H];
 	struct vgi_rect all = { 0, 0, W, H };
-	struct vgi_image im = { W, H, W * 4, format, conv };
+	struct vgi_image im = { W, H, W * 4, format, conv, false };
 
 	for (int i = 0; i < W * H; i++) {
 		uint32_t v = img[i], r = v >> 16 & 0xff, g = v >> 8 & 0xff, b = v & 0xff;
@@ -188,7 +188,7 @@ static void check_pixels(void)
 				img[y * W + x] = 0x0000ff;	/* changed but not damaged: must not show */
 		}
 	{
-		struct vgi_image im = { W, H, W * 4, DRM_FORMAT_XRGB8888, img };
+		struct vgi_image im = { W, H, W * 4, DRM_FORMAT_XRGB8888, img, false };
 
 		sink.ops->update(sink.sink, 0, &d, &im);
 	}
@@ -483,7 +483,7 @@ static void test_two_scanouts(void **state)
 	static uint32_t img1[W1 * H1];
 	struct vgi_scanout sc1 = { .enabled = true, .width = W1, .height = H1, .format = DRM_FORMAT_XRGB8888 };
 	struct vgi_rect all = { 0, 0, W1, H1 };
-	struct vgi_image im = { W1, H1, W1 * 4, DRM_FORMAT_XRGB8888, img1 };
+	struct vgi_image im = { W1, H1, W1 * 4, DRM_FORMAT_XRGB8888, img1, false };
 	const char *argv[] = { "timeout", "10", "xdotool", "search", "--sync", "--name", "^vgi: scanout 1", NULL };
 	char win1[64], *nl;
 	unsigned n0 = n_outputs, e0;
