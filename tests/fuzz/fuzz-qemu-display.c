@@ -240,6 +240,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!qd)
 		abort();
 	vgi_qemu_display_set_timeout(qd, 0);
+	if ((mode & 4) && vgi_qemu_display_set_max_fps(qd, 1000) < 0)	/* throttled updates, 1 ms apart */
+		abort();
 	ops = (mode & 1) ? vgi_qemu_display_ops_nogl() : vgi_qemu_display_ops();
 	dmabuf = memfd_create("fuzz-dmabuf", MFD_CLOEXEC);
 	if (dmabuf < 0)
@@ -330,8 +332,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		case 5: {	/* damage of any rectangle over a 64x64 image */
 			struct vgi_rect d = { u32(&r), u32(&r), u32(&r), u32(&r) };
-			struct vgi_image img = { 64, 64, 256, DRM_FORMAT_XRGB8888, pixels, false };
+			/* stable (the pixels outlive every call): a throttled sink may keep the damage */
+			struct vgi_image img = { 64, 64, 256, DRM_FORMAT_XRGB8888, pixels, op & 0x20 };
 
+			if (op & 0x40)
+				vgi_qemu_display_dispatch_timer(qd);	/* delivers if the interval ended */
 			if (op & 0x10)
 				d = (struct vgi_rect){ d.x % 80, d.y % 80, d.width % 80, d.height % 80 };
 			ops->update(qd, u8(&r) % (VGI_MAX_SCANOUTS + 2), &d, &img);
