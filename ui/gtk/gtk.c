@@ -82,6 +82,9 @@ struct gtk_output {
 	int dst_w, dst_h;
 	GdkCursor *cursor;
 	bool cursor_visible;
+	cairo_surface_t *cursor_img;	/* the same image, painted over the frame while grabbed */
+	int32_t cursor_x, cursor_y;	/* hot spot position in scanout coordinates */
+	uint32_t hot_x, hot_y;		/* clamped to the image */
 	bool fullscreen;
 	int saved_x, saved_y, saved_w, saved_h;	/* geometry before emulated fullscreen */
 	bool emulated_fullscreen;
@@ -177,6 +180,65 @@ static void out_layout(struct gtk_output *o)
 	o->oy = (h - o->dst_h) / 2;
 }
 
+/*
+ * While this output holds the grab the host pointer is blank (relative
+ * motion), so the guest's cursor is painted over the frame, on the scanout
+ * pixels it covers (the same scale and offset as the frame).
+ */
+static bool cursor_painted(const struct gtk_output *o)
+{
+	return o->sink->grab == o && o->cursor_visible && o->cursor_img && o->width && o->height;
+}
+
+/* The part of the scanout the cursor image covers; false if none (the guest may put it anywhere). */
+static bool cursor_rect(const struct gtk_output *o, double *x0, double *y0, double *x1, double *y1)
+{
+	if (!o->cursor_img || !o->width || !o->height)
+		return false;
+	*x0 = (double)o->cursor_x - o->hot_x;
+	*y0 = (double)o->cursor_y - o->hot_y;
+	*x1 = *x0 + VGI_CURSOR_SIZE;
+	*y1 = *y0 + VGI_CURSOR_SIZE;
+	*x0 = *x0 < 0 ? 0 : *x0;
+	*y0 = *y0 < 0 ? 0 : *y0;
+	*x1 = *x1 > o->width ? o->width : *x1;
+	*y1 = *y1 > o->height ? o->height : *y1;
+	return *x0 < *x1 && *y0 < *y1;
+}
+
+static void draw_cursor(struct gtk_output *o, cairo_t *cr)
+{
+	double x0, y0, x1, y1;
+
+	if (!cursor_painted(o) || !cursor_rect(o, &x0, &y0, &x1, &y1))
+		return;
+	cairo_save(cr);
+	cairo_translate(cr, o->ox, o->oy);
+	cairo_scale(cr, o->scale, o->scale);
+	cairo_rectangle(cr, x0, y0, x1 - x0, y1 - y0);
+	cairo_clip(cr);
+	cairo_set_operator(cr, CAIRO_OPERATOR_OVER);
+	cairo_set_source_surface(cr, o->cursor_img, (double)o->cursor_x - o->hot_x, (double)o->cursor_y - o->hot_y);
+	cairo_pattern_set_filter(cairo_get_source(cr), o->scale == 1.0 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_BILINEAR);
+	cairo_paint(cr);
+	cairo_restore(cr);
+}
+
+/* Repaint the widget area the cursor covers (if it is painted, or was until now). */
+static void queue_cursor(struct gtk_output *o)
+{
+	double x0, y0, x1, y1;
+
+	if (!o->area || !cursor_rect(o, &x0, &y0, &x1, &y1))
+		return;
+	/* in widget pixels, one wider for the filter */
+	x0 = floor(o->ox + x0 * o->scale) - 1;
+	y0 = floor(o->oy + y0 * o->scale) - 1;
+	x1 = ceil(o->ox + x1 * o->scale) + 1;
+	y1 = ceil(o->oy + y1 * o->scale) + 1;
+	gtk_widget_queue_draw_area(o->area, (int)x0, (int)y0, (int)(x1 - x0), (int)(y1 - y0));
+}
+
 static gboolean on_draw(GtkWidget *w, cairo_t *cr, gpointer data)
 {
 	struct gtk_output *o = data;
@@ -193,13 +255,16 @@ static gboolean on_draw(GtkWidget *w, cairo_t *cr, gpointer data)
 	} else {
 		cairo_set_source_rgb(cr, 0, 0, 0);
 		cairo_paint(cr);
+		cairo_save(cr);
 		cairo_translate(cr, o->ox, o->oy);
 		cairo_scale(cr, o->scale, o->scale);
 		cairo_set_source_surface(cr, o->shadow, 0, 0);
 		cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_BILINEAR);
 		cairo_rectangle(cr, 0, 0, o->width, o->height);
 		cairo_fill(cr);
+		cairo_restore(cr);
 	}
+	draw_cursor(o, cr);
 	o->sink->presented++;
 	return TRUE;
 }
@@ -483,6 +548,12 @@ static gboolean on_gl_render(GtkGLArea *area, GdkGLContext *ctx, gpointer data)
 	o->sink->presented++;
 	return TRUE;
 }
+
+static gboolean on_gl_cursor_draw(GtkWidget *w, cairo_t *cr, gpointer data)
+{
+	draw_cursor(data, cr);
+	return FALSE;
+}
 #endif
 
 /* ---- windows ---- */
@@ -540,6 +611,7 @@ static void ungrab(struct gtk_sink *s)
 	s->grab = NULL;
 	update_title(s, o->window);
 	apply_cursor(o);
+	queue_cursor(o);
 }
 
 static void grab(struct gtk_sink *s, struct gtk_output *o)
@@ -567,6 +639,7 @@ static void grab(struct gtk_sink *s, struct gtk_output *o)
 	}
 	update_title(s, o->window);
 	apply_cursor(o);
+	queue_cursor(o);
 }
 
 static void toggle_fullscreen(struct gtk_output *o)
@@ -891,7 +964,22 @@ static void out_create(struct gtk_output *o)
 		g_signal_connect(o->view, "realize", G_CALLBACK(on_gl_realize), o);
 		g_signal_connect(o->view, "unrealize", G_CALLBACK(on_gl_unrealize), o);
 		g_signal_connect(o->view, "render", G_CALLBACK(on_gl_render), o);
-		gtk_container_add(GTK_CONTAINER(area), o->view);
+		/*
+		 * The grabbed cursor: cairo in a windowless drawing area laid over
+		 * the GL view (GDK blends what a widget drawn after the GL view
+		 * paints; an after-handler on the event box would be lost).
+		 */
+		{
+			GtkWidget *overlay = gtk_overlay_new(), *top = gtk_drawing_area_new();
+
+			gtk_widget_set_has_window(top, FALSE);
+			gtk_widget_set_can_focus(top, FALSE);
+			g_signal_connect(top, "draw", G_CALLBACK(on_gl_cursor_draw), o);
+			gtk_container_add(GTK_CONTAINER(overlay), o->view);
+			gtk_overlay_add_overlay(GTK_OVERLAY(overlay), top);
+			gtk_overlay_set_overlay_pass_through(GTK_OVERLAY(overlay), top, TRUE);
+			gtk_container_add(GTK_CONTAINER(area), overlay);
+		}
 	} else
 #endif
 	{
@@ -1130,6 +1218,8 @@ static void gtk_cursor(void *sink, uint32_t id, const struct vgi_cursor *c)
 
 	if (!o || !c)
 		return;
+	if (cursor_painted(o))
+		queue_cursor(o);	/* where it was */
 	if (c->image_changed && c->pixels) {
 		cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, VGI_CURSOR_SIZE, VGI_CURSOR_SIZE);
 		GdkCursor *cur = NULL;
@@ -1146,15 +1236,25 @@ static void gtk_cursor(void *sink, uint32_t id, const struct vgi_cursor *c)
 							  c->hot_x < VGI_CURSOR_SIZE ? c->hot_x : VGI_CURSOR_SIZE - 1,
 							  c->hot_y < VGI_CURSOR_SIZE ? c->hot_y : VGI_CURSOR_SIZE - 1);
 		}
-		cairo_surface_destroy(img);
 		if (cur) {
 			if (o->cursor)
 				g_object_unref(o->cursor);
 			o->cursor = cur;
+			if (o->cursor_img)
+				cairo_surface_destroy(o->cursor_img);
+			o->cursor_img = img;
+			o->hot_x = c->hot_x < VGI_CURSOR_SIZE ? c->hot_x : VGI_CURSOR_SIZE - 1;
+			o->hot_y = c->hot_y < VGI_CURSOR_SIZE ? c->hot_y : VGI_CURSOR_SIZE - 1;
+		} else {
+			cairo_surface_destroy(img);
 		}
 	}
 	o->cursor_visible = c->visible;
+	o->cursor_x = c->x;
+	o->cursor_y = c->y;
 	apply_cursor(o);
+	if (cursor_painted(o))
+		queue_cursor(o);	/* where it is now */
 }
 
 #ifdef VGI_GTK_GL
@@ -1226,6 +1326,8 @@ static void gtk_destroy(void *sink)
 			cairo_surface_destroy(o->shadow);
 		if (o->cursor)
 			g_object_unref(o->cursor);
+		if (o->cursor_img)
+			cairo_surface_destroy(o->cursor_img);
 #ifdef VGI_GTK_GL
 		if (o->gl.dmabuf_fd >= 0)
 			close(o->gl.dmabuf_fd);

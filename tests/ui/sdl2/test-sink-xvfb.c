@@ -423,6 +423,136 @@ static void test_grab(void **state)
 	assert_null(strstr(name, "grabbed"));
 }
 
+#ifdef TEST_GTK
+/* The screen must show expect (W x H) at ox,oy; a few tries for the repaint to land. */
+static void expect_screen(const uint32_t *expect, int ox, int oy, const char *what)
+{
+	struct shot s;
+	long bad = -1;
+
+	for (int i = 0; i < 6 && bad; i++) {
+		if (i)
+			pump_ms(200);
+		assert_int_equal(shot_take(&s), 0);
+		bad = shot_compare(&s, expect, W, H, W, ox, oy);
+		shot_free(&s);
+	}
+	printf("%s: %ld pixels differ\n", what, bad);
+	assert_int_equal(bad, 0);
+}
+
+/* img with the cursor image px (opaque) at x - hot_x, y - hot_y, clipped to the frame. */
+static void with_cursor(uint32_t *out, const uint32_t *px, int x, int y, int hot_x, int hot_y)
+{
+	memcpy(out, img, sizeof(img));
+	for (int cy = 0; cy < VGI_CURSOR_SIZE; cy++)
+		for (int cx = 0; cx < VGI_CURSOR_SIZE; cx++) {
+			int fx = x - hot_x + cx, fy = y - hot_y + cy;
+
+			if (fx >= 0 && fx < W && fy >= 0 && fy < H)
+				out[fy * W + fx] = px[cy * VGI_CURSOR_SIZE + cx] & 0xffffff;
+		}
+}
+
+/*
+ * While the input is grabbed the host pointer is blank, so the sink paints
+ * the guest's cursor into the frame at its hot spot position; it follows
+ * moves, and is gone from the frame (back on the host pointer) after the ungrab.
+ */
+static void test_grab_cursor(void **state)
+{
+	static uint32_t px[VGI_CURSOR_SIZE * VGI_CURSOR_SIZE], expect[W * H];
+	struct vgi_cursor c = { .visible = true, .x = 100, .y = 80, .hot_x = 5, .hot_y = 7,
+				.image_changed = true, .pixels = px };
+	char name[256];
+	struct shot s;
+	int ox, oy;
+
+	for (int i = 0; i < VGI_CURSOR_SIZE * VGI_CURSOR_SIZE; i++)	/* opaque: premultiplied = straight */
+		px[i] = 0xff000000u | ((uint32_t)i * 2654435761u >> 8 & 0xffffff) | 0x000001u;
+	show_full(DRM_FORMAT_XRGB8888);
+	sink.ops->cursor(sink.sink, 0, &c);
+	pump_ms(200);
+	assert_int_equal(shot_take(&s), 0);
+	assert_true(shot_find(&s, img, W, H, W, &ox, &oy));	/* not grabbed: the frame alone */
+	shot_free(&s);
+
+	focus();
+	assert_int_equal(xdo("key", "ctrl+alt+g", NULL, NULL, NULL), 0);
+	window_name(name, sizeof(name));
+	assert_non_null(strstr(name, "grabbed"));
+	with_cursor(expect, px, 100, 80, 5, 7);
+	expect_screen(expect, ox, oy, "grabbed, cursor at 100,80");
+
+	/* moved: the old place shows the frame again */
+	c.image_changed = false;
+	c.pixels = NULL;
+	c.x = 200;
+	c.y = 120;
+	sink.ops->cursor(sink.sink, 0, &c);
+	with_cursor(expect, px, 200, 120, 5, 7);
+	expect_screen(expect, ox, oy, "grabbed, cursor moved to 200,120");
+
+	/* over the bottom-right edge: clipped to the frame */
+	c.x = 300;
+	c.y = 190;
+	sink.ops->cursor(sink.sink, 0, &c);
+	with_cursor(expect, px, 300, 190, 5, 7);
+	expect_screen(expect, ox, oy, "grabbed, cursor at 300,190 (clipped)");
+
+	/* hidden by the guest: the frame alone */
+	c.visible = false;
+	sink.ops->cursor(sink.sink, 0, &c);
+	expect_screen(img, ox, oy, "grabbed, cursor hidden");
+	/* far outside the scanout (any int32 is possible): nothing painted */
+	c.visible = true;
+	c.x = INT32_MAX;
+	c.y = INT32_MIN;
+	sink.ops->cursor(sink.sink, 0, &c);
+	expect_screen(img, ox, oy, "grabbed, cursor at INT32_MAX,INT32_MIN");
+	c.x = 40;
+	c.y = 30;
+	sink.ops->cursor(sink.sink, 0, &c);
+	with_cursor(expect, px, 40, 30, 5, 7);
+	expect_screen(expect, ox, oy, "grabbed, cursor shown at 40,30");
+
+	assert_int_equal(xdo("key", "ctrl+alt+g", NULL, NULL, NULL), 0);
+	window_name(name, sizeof(name));
+	assert_null(strstr(name, "grabbed"));
+	expect_screen(img, ox, oy, "ungrabbed");
+#ifdef TEST_HAVE_X11
+	{
+		/* the host pointer (inside the window) shows the guest image again */
+		Display *dpy = XOpenDisplay(NULL);
+		XFixesCursorImage *ci;
+		int ev, err;
+		long bad = 0;
+
+		assert_non_null(dpy);
+		if (XFixesQueryExtension(dpy, &ev, &err)) {
+			assert_int_equal(xdo("mousemove", "--window", winid, "60", "60"), 0);
+			ci = XFixesGetCursorImage(dpy);
+			assert_non_null(ci);
+			printf("host cursor after ungrab: %ux%u hot %u,%u\n", ci->width, ci->height, ci->xhot, ci->yhot);
+			assert_int_equal(ci->width, VGI_CURSOR_SIZE);
+			assert_int_equal(ci->height, VGI_CURSOR_SIZE);
+			assert_int_equal(ci->xhot, 5);
+			assert_int_equal(ci->yhot, 7);
+			for (int i = 0; i < VGI_CURSOR_SIZE * VGI_CURSOR_SIZE; i++)
+				if ((uint32_t)ci->pixels[i] != px[i])
+					bad++;
+			XFree(ci);
+		}
+		XCloseDisplay(dpy);
+		assert_int_equal(bad, 0);
+	}
+#endif
+	c.visible = false;
+	sink.ops->cursor(sink.sink, 0, &c);
+	pump_ms(100);
+}
+#endif
+
 static bool output_seen(unsigned n0, uint32_t w, uint32_t h)
 {
 	for (unsigned i = n0; i < n_outputs; i++)
@@ -634,6 +764,9 @@ int main(void)
 		cmocka_unit_test(test_mouse),
 		cmocka_unit_test(test_cursor),
 		cmocka_unit_test(test_grab),
+#ifdef TEST_GTK
+		cmocka_unit_test(test_grab_cursor),
+#endif
 		cmocka_unit_test(test_resize),
 		cmocka_unit_test(test_fullscreen),
 		cmocka_unit_test(test_two_scanouts),
