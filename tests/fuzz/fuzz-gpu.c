@@ -19,27 +19,9 @@
 #include <vgi/log.h>
 
 #include "gpu-guest.h"
+#include "fuzz-reader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static bool take(struct reader *r, void *out, size_t n)
-{
-	if (r->left < n)
-		return false;
-	memcpy(out, r->p, n);
-	r->p += n;
-	r->left -= n;
-	return true;
-}
-
-static void quiet(enum vgi_log_level level, const char *msg, void *opaque)
-{
-}
 
 static void fix_backing(struct tg_guest *g, uint8_t *cmd, size_t len, uint8_t *d, size_t dlen)
 {

@@ -27,6 +27,7 @@
 
 #include <vgi/log.h>
 #include <vgi/qemu-display.h>
+#include "fuzz-reader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -35,35 +36,6 @@ enum {
 	CURSOR_UPDATE, SCANOUT, UPDATE, DMABUF_SCANOUT, DMABUF_UPDATE, GET_EDID, DMABUF_SCANOUT2,
 };
 #define REPLY_FLAG 4u
-
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t u8(struct reader *r)
-{
-	uint8_t v = 0;
-
-	if (r->left) {
-		v = *r->p++;
-		r->left--;
-	}
-	return v;
-}
-
-static uint32_t u32(struct reader *r)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)u8(r) << (8 * i);
-	return v;
-}
-
-static void quiet(enum vgi_log_level level, const char *msg, void *opaque)
-{
-}
 
 static void on_output(void *opaque, uint32_t id, bool connected, uint32_t w, uint32_t h)
 {

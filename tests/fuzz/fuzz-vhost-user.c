@@ -31,6 +31,7 @@
 #include <vgi/gpu.h>
 #include <vgi/log.h>
 #include <vgi/vhost-user.h>
+#include "fuzz-reader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,31 +40,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define RAM_UADDR 0x7f0000000000ull
 #define QSIZE 16u
 #define MAX_OPEN 48
-
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t u8(struct reader *r)
-{
-	uint8_t v = 0;
-
-	if (r->left) {
-		v = *r->p++;
-		r->left--;
-	}
-	return v;
-}
-
-static uint16_t u16(struct reader *r)
-{
-	return (uint16_t)(u8(r) | u8(r) << 8);
-}
-
-static void quiet(enum vgi_log_level level, const char *msg, void *opaque)
-{
-}
 
 struct fz {
 	struct vgi_vhost_user *vu;

@@ -23,41 +23,13 @@
 #include <vgi/virtio-input.h>
 
 #include "test-guest.h"
+#include "fuzz-reader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define EVQ_NUM 16
 #define STQ_NUM 8
 #define MAX_BUFS 256
-
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint8_t u8(struct reader *r)
-{
-	uint8_t v = 0;
-
-	if (r->left) {
-		v = *r->p++;
-		r->left--;
-	}
-	return v;
-}
-
-static uint32_t u32(struct reader *r)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)u8(r) << (8 * i);
-	return v;
-}
-
-static void quiet(enum vgi_log_level level, const char *msg, void *opaque)
-{
-}
 
 static void status_cb(void *opaque, const struct vgi_input_event *ev)
 {

@@ -13,6 +13,7 @@
 
 #include <vgi/log.h>
 #include <vgi/virtqueue.h>
+#include "fuzz-reader.h"
 
 #define RAM_A_GPA 0x10000ull
 #define RAM_A_SIZE 0x10000u
@@ -20,10 +21,6 @@
 #define RAM_B_SIZE 0x4000u
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void quiet(enum vgi_log_level level, const char *msg, void *opaque)
-{
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
