@@ -802,6 +802,22 @@ static bool channel_shifts(uint32_t fourcc, unsigned *r, unsigned *g, unsigned *
 	}
 }
 
+/* QEMU's surface is x8r8g8b8: XRGB and ARGB bytes go as they are (QEMU ignores the top byte). */
+static bool goes_as_is(uint32_t fourcc)
+{
+	return fourcc == DRM_FORMAT_XRGB8888 || fourcc == DRM_FORMAT_ARGB8888;
+}
+
+/* Rows of r (inside img, 32-bit pixels as they are) packed tightly into dst. */
+static void pack_rows(uint8_t *dst, const struct vgi_rect *r, const struct vgi_image *img)
+{
+	size_t row = (size_t)r->width * 4;
+	const uint8_t *src = (const uint8_t *)img->data + (size_t)r->y * img->stride + (size_t)r->x * 4;
+
+	for (uint32_t y = 0; y < r->height; y++)
+		memcpy(dst + (size_t)y * row, src + (size_t)y * img->stride, row);
+}
+
 /* One UPDATE message for band r (inside img). */
 static int send_update_band(struct vgi_qemu_display *qd, uint32_t id, const struct vgi_rect *r,
 			    const struct vgi_image *img, bool direct, unsigned rs, unsigned gs, unsigned bs)
@@ -867,8 +883,7 @@ static int send_update_band(struct vgi_qemu_display *qd, uint32_t id, const stru
 			qd->staging = p;
 			qd->staging_size = bytes;
 		}
-		for (uint32_t y = 0; y < r->height; y++)
-			memcpy(qd->staging + (size_t)y * row, src + (size_t)y * img->stride, row);
+		pack_rows(qd->staging, r, img);
 		iov[1] = (struct iovec){ .iov_base = qd->staging, .iov_len = bytes };
 		return send_iov(qd, iov, 2, -1, "UPDATE");
 	}
@@ -891,8 +906,7 @@ static int send_update_band(struct vgi_qemu_display *qd, uint32_t id, const stru
 static int send_rect(struct vgi_qemu_display *qd, uint32_t id, const struct vgi_rect *r, const struct vgi_image *img)
 {
 	unsigned rs, gs, bs;
-	/* QEMU's surface is x8r8g8b8: XRGB and ARGB bytes go as they are (QEMU ignores the top byte). */
-	bool direct = img->format == DRM_FORMAT_XRGB8888 || img->format == DRM_FORMAT_ARGB8888;
+	bool direct = goes_as_is(img->format);
 	uint32_t band = (uint32_t)(QD_MAX_BAND_BYTES / ((size_t)r->width * 4));
 
 	channel_shifts(img->format, &rs, &gs, &bs);	/* checked by qd_update */
@@ -970,10 +984,9 @@ static bool batch_add(struct vgi_qemu_display *qd, uint32_t id, const struct vgi
 	size_t row = (size_t)r->width * 4, bytes = row * r->height;
 	struct wire_hdr h = { .request = REQ_UPDATE, .size = (uint32_t)(sizeof(struct wire_update) + bytes) };
 	struct wire_update u = { .scanout_id = id, .x = r->x, .y = r->y, .width = r->width, .height = r->height };
-	const uint8_t *src = (const uint8_t *)img->data + (size_t)r->y * img->stride + (size_t)r->x * 4;
 	uint8_t *p;
 
-	if ((img->format != DRM_FORMAT_XRGB8888 && img->format != DRM_FORMAT_ARGB8888) || bytes > QD_PACK_MAX_BYTES)
+	if (!goes_as_is(img->format) || bytes > QD_PACK_MAX_BYTES)
 		return false;
 	if (!qd->batch && !(qd->batch = malloc(QD_BATCH_BYTES + HDR_SIZE + sizeof(u) + QD_PACK_MAX_BYTES)))
 		return false;
@@ -982,9 +995,7 @@ static bool batch_add(struct vgi_qemu_display *qd, uint32_t id, const struct vgi
 	p = qd->batch + qd->batch_len;
 	memcpy(p, &h, HDR_SIZE);
 	memcpy(p + HDR_SIZE, &u, sizeof(u));
-	p += HDR_SIZE + sizeof(u);
-	for (uint32_t y = 0; y < r->height; y++)
-		memcpy(p + (size_t)y * row, src + (size_t)y * img->stride, row);
+	pack_rows(p + HDR_SIZE + sizeof(u), r, img);
 	qd->batch_len += HDR_SIZE + sizeof(u) + bytes;
 	return true;
 }
