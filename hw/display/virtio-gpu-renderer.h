@@ -44,8 +44,10 @@
  *      Returning true means the renderer keeps the command until its fence
  *      retires, and then calls vgi_gpu_cmd_finish(gpu, cmd), which answers
  *      OK_NODATA with fence_id/ctx_id/ring_idx echoed, notifies and frees
- *      the command. Held commands are freed by the core on reset/free
- *      (after ops->reset). 2D never holds: it completes synchronously.
+ *      the command. When the control queue stops, ops->settle runs and the
+ *      core answers what is still held; on reset/free the core drops held
+ *      commands unanswered (ops->reset forgets their fences). 2D never
+ *      holds: it completes synchronously.
  *      ops->get_fd/dispatch feed vgi_gpu_get_fd()/vgi_gpu_dispatch().
  *
  * Resources: the core allocates struct vgi_gpu_resource and inserts it; the
@@ -148,6 +150,13 @@ struct vgi_gpu_renderer_ops {
 	/* Step 2 and 5 above. All optional. */
 	bool (*process_cmd)(struct vgi_gpu_renderer *r, struct vgi_gpu_cmd *cmd);
 	bool (*fence)(struct vgi_gpu_renderer *r, struct vgi_gpu_cmd *cmd);
+	/*
+	 * The control queue stops: retire (vgi_gpu_cmd_finish) the held
+	 * commands whose fences retire within a short, bounded wait, then
+	 * forget every fence still pending: the core answers those commands
+	 * at once and frees them.
+	 */
+	void (*settle)(struct vgi_gpu_renderer *r);
 	int (*get_fd)(struct vgi_gpu_renderer *r);
 	void (*dispatch)(struct vgi_gpu_renderer *r);
 

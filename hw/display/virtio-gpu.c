@@ -1618,6 +1618,38 @@ static void gpu_queue_notify(struct vgi_virtio_device *dev, unsigned index)
 		do_reset(gpu);
 }
 
+/*
+ * The control ring stops (VM stop, guest reset, ring moved): no command may
+ * stay held past this, or its answer would go to guest memory and a ring
+ * that are no longer ours. The renderer retires what retires within a short
+ * wait; what is still waiting for its fence is answered now.
+ */
+static void gpu_queue_stop(struct vgi_virtio_device *dev, unsigned index)
+{
+	struct vgi_gpu *gpu = to_gpu(dev);
+	struct vgi_gpu_renderer *r = gpu->renderer;
+	unsigned n = 0;
+
+	if (index != 0 || !gpu->held)
+		return;	/* the cursor queue never holds */
+	if (r->ops->settle)
+		r->ops->settle(r);
+	while (gpu->held) {
+		struct vgi_gpu_cmd *c = gpu->held;
+
+		gpu->held = c->next;
+		respond_nodata(gpu, c, c->error ? c->error : VIRTIO_GPU_RESP_OK_NODATA);
+		free(c);
+		n++;
+	}
+	if (n)
+		vgi_warn("virtio-gpu: control queue stopped with %u fenced commands still running: answered now", n);
+	if (gpu->ctrl_pushed) {
+		gpu->ctrl_pushed = false;
+		vgi_virtio_device_notify(&gpu->vdev, 0);
+	}
+}
+
 static void gpu_read_config(struct vgi_virtio_device *dev, uint32_t offset, void *buf, uint32_t len)
 {
 	struct vgi_gpu *gpu = to_gpu(dev);
@@ -1707,6 +1739,7 @@ static const struct vgi_virtio_device_ops gpu_ops = {
 	.queue_notify = gpu_queue_notify,
 	.read_config = gpu_read_config,
 	.write_config = gpu_write_config,
+	.queue_stop = gpu_queue_stop,
 	.reset = gpu_reset,
 	.memory_changed = gpu_memory_changed,
 };

@@ -239,11 +239,19 @@ static struct vgi_virtqueue *eventq(struct vgi_virtio_input *in)
 	return in->vdev.queues[EVENTQ];
 }
 
+/* Device reset: the driver forgets its buffers. */
 static void drop_stash(struct vgi_virtio_input *in)
 {
 	for (unsigned i = 0; i < in->nstash; i++)
 		vgi_vq_elem_free(in->stash[i]);
 	in->nstash = 0;
+}
+
+/* Buffers taken but not filled go back to the ring, newest first, so the guest loses none. */
+static void return_stash(struct vgi_virtio_input *in)
+{
+	while (in->nstash)
+		vgi_virtqueue_unpop(eventq(in), in->stash[--in->nstash]);
 }
 
 /* Pop until the stash holds n usable buffers; false when the guest has no more. */
@@ -469,14 +477,19 @@ static void input_reset(struct vgi_virtio_device *dev)
 	config_answer(in);
 }
 
+static void input_queue_stop(struct vgi_virtio_device *dev, unsigned index)
+{
+	if (index == EVENTQ)
+		return_stash(to_input(dev));
+}
+
 static void input_memory_changed(struct vgi_virtio_device *dev)
 {
 	struct vgi_virtio_input *in = to_input(dev);
 
-	/* stashed buffers point into the old mapping */
-	if (in->nstash)
-		vgi_warn("virtio-input: memory map changed, %u unused event buffers given up", in->nstash);
-	drop_stash(in);
+	/* stashed buffers point into the old mapping: take them again through the new one */
+	return_stash(in);
+	vgi_virtio_input_flush(in);
 }
 
 static const struct vgi_virtio_device_ops input_ops = {
@@ -485,6 +498,7 @@ static const struct vgi_virtio_device_ops input_ops = {
 	.queue_notify = input_queue_notify,
 	.read_config = input_read_config,
 	.write_config = input_write_config,
+	.queue_stop = input_queue_stop,
 	.reset = input_reset,
 	.memory_changed = input_memory_changed,
 };

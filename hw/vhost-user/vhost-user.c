@@ -23,6 +23,8 @@
 #include <vgi/log.h>
 #include <vgi/vhost-user.h>
 
+#include "mem-guard.h"
+
 #define IO_TIMEOUT_MS 3000	/* the rest of a message, or room for a reply, must come this fast */
 #define VRING_IDX_MASK 0xffu
 #define VRING_NOFD_MASK 0x100u
@@ -32,6 +34,7 @@
 #define TAG_LISTEN (1ull << 32)
 #define TAG_CONN (2ull << 32)
 #define TAG_KICK (3ull << 32)
+#define TAG_FAULT (4ull << 32)
 
 #define OFFERED_PROTOCOL_FEATURES                                                                                  \
 	((1ull << VGI_VHOST_USER_PROTOCOL_F_MQ) | (1ull << VGI_VHOST_USER_PROTOCOL_F_REPLY_ACK) |                  \
@@ -129,6 +132,13 @@ struct vgi_vhost_user {
 
 	struct vu_queue q[VGI_VIRTIO_MAX_QUEUES];
 	struct vu_msg msg;
+	/*
+	 * SET_STATUS 0 stopped the rings; the device state is reset when the
+	 * rings start afresh (base 0). QEMU also sends it when the VM merely
+	 * stops, and then resumes the rings where they were: the state stays.
+	 */
+	bool reset_pending;
+	struct vgi_mem_guard_owner guard;	/* SIGBUS on a truncated memory file */
 };
 
 static const char *request_name(uint32_t r)
@@ -213,8 +223,10 @@ static const struct vgi_virtio_host_ops host_ops = {
 
 static void unmap_region(struct vu_region *r)
 {
-	if (r->map)
+	if (r->map) {
+		vgi_mem_guard_remove(r->map);
 		munmap(r->map, r->map_len);
+	}
 	r->map = NULL;
 	r->host = NULL;
 }
@@ -226,7 +238,7 @@ static bool same_backing(const struct vu_region *a, const struct vu_region *b)
 }
 
 /* Map desc (gpa, size, uaddr, offset) from fd into r. fd stays open (the caller closes it). */
-static int map_region(const struct vu_mem_region *desc, int fd, struct vu_region *r)
+static int map_region(struct vgi_vhost_user *vu, const struct vu_mem_region *desc, int fd, struct vu_region *r)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	uint64_t aligned, delta, len;
@@ -278,6 +290,7 @@ static int map_region(const struct vu_mem_region *desc, int fd, struct vu_region
 	r->host = (uint8_t *)p + delta;
 	r->st_dev = st.st_dev;
 	r->st_ino = st.st_ino;
+	vgi_mem_guard_add(p, (size_t)len, &vu->guard);
 	return 0;
 }
 
@@ -414,7 +427,7 @@ fail:
 /* Map a new region from desc/fd, reusing an existing identical mapping. */
 static int prepare_region(struct vgi_vhost_user *vu, const struct vu_mem_region *desc, int fd, struct vu_region *out)
 {
-	int ret = map_region(desc, fd, out);
+	int ret = map_region(vu, desc, fd, out);
 
 	if (ret)
 		return ret;
@@ -441,6 +454,19 @@ static void drop_prepared(struct vgi_vhost_user *vu, struct vu_region *regions, 
 	}
 }
 
+/*
+ * After a device reset nothing points into guest RAM any more: drop this
+ * process's page-table entries for it (the pages stay in the front-end's
+ * file). Otherwise the pages of every earlier boot's framebuffers stay in
+ * our RSS, which then grows with each guest reboot up to the guest's RAM.
+ */
+static void forget_guest_pages(struct vgi_vhost_user *vu)
+{
+	for (unsigned j = 0; j < vu->nregions; j++)
+		if (vu->regions[j].map && madvise(vu->regions[j].map, vu->regions[j].map_len, MADV_DONTNEED) < 0)
+			vgi_debug("vhost-user: madvise(DONTNEED) on guest memory: %s", strerror(errno));
+}
+
 static void unmap_all(struct vgi_vhost_user *vu)
 {
 	vgi_virtio_device_set_memory(vu->dev, NULL);
@@ -460,11 +486,12 @@ static void queue_init(struct vu_queue *q)
 	q->kick_fd = q->call_fd = q->err_fd = -1;
 }
 
+/* The device completes or gives back what it holds of the ring first. */
 static void queue_stop(struct vgi_vhost_user *vu, unsigned i)
 {
 	struct vu_queue *q = &vu->q[i];
 
-	vgi_virtqueue_stop(vu->dev->queues[i]);
+	vgi_virtio_device_queue_stop(vu->dev, i);
 	q->started = false;
 	ep_del(vu, q->kick_fd);
 	close_fd(&q->kick_fd);
@@ -802,7 +829,7 @@ static int handle_add_mem_reg(struct vgi_vhost_user *vu)
 		return -EPROTO;
 	}
 	memcpy(regions, vu->regions, vu->nregions * sizeof(regions[0]));
-	ret = map_region(&d, vu->msg.fds[0], &regions[vu->nregions]);
+	ret = map_region(vu, &d, vu->msg.fds[0], &regions[vu->nregions]);
 	if (ret)
 		return -EPROTO;
 	return install_regions(vu, regions, vu->nregions + 1) ? -EPROTO : 0;
@@ -895,12 +922,32 @@ static int handle_set_vring_base(struct vgi_vhost_user *vu)
 	return 0;
 }
 
+/* A reset asked for by SET_STATUS 0: done when the rings start afresh, dropped when they resume. */
+static void settle_reset(struct vgi_vhost_user *vu, unsigned index)
+{
+	uint64_t features = vu->dev->acked_features;
+
+	if (!vu->reset_pending)
+		return;
+	vu->reset_pending = false;
+	if (vu->q[index].base != 0) {
+		vgi_info("vhost-user: queue %u resumes at %u: the device keeps its state (VM stop and continue)",
+			 index, vu->q[index].base);
+		return;
+	}
+	vgi_info("vhost-user: rings start afresh after SET_STATUS 0: resetting the device");
+	vgi_virtio_device_reset(vu->dev);
+	forget_guest_pages(vu);
+	vgi_virtio_device_set_features(vu->dev, features);	/* SET_FEATURES came before the rings */
+}
+
 static int start_queue(struct vgi_vhost_user *vu, unsigned index)
 {
 	struct vu_queue *q = &vu->q[index];
 	int ret;
 
-	vgi_virtqueue_stop(vu->dev->queues[index]);
+	settle_reset(vu, index);
+	vgi_virtio_device_queue_stop(vu->dev, index);
 	vgi_virtqueue_set_last_avail(vu->dev->queues[index], q->base);
 	ret = vgi_virtio_device_queue_setup(vu->dev, index, q->num, q->desc, q->avail, q->used);
 	if (ret) {
@@ -941,9 +988,14 @@ static int handle_set_vring_addr(struct vgi_vhost_user *vu)
 	}
 	q->addr_set = true;
 	if (q->started) {
-		/* e.g. a logging flag change while running: move the started ring now */
-		q->base = vgi_virtqueue_get_last_avail(vu->dev->queues[a.index]);
-		return start_queue(vu, a.index);
+		/* e.g. a logging flag change while running: move the started ring now; held requests stay valid */
+		struct vgi_virtqueue *vq = vu->dev->queues[a.index];
+
+		vgi_virtqueue_set_addr(vq, q->desc, q->avail, q->used);
+		if (vgi_virtqueue_start(vq) < 0) {
+			vgi_warn("vhost-user: queue %u: cannot move the started ring", a.index);
+			return -EPROTO;
+		}
 	}
 	return 0;
 }
@@ -1152,19 +1204,27 @@ static int handle_set_status(struct vgi_vhost_user *vu)
 			 (unsigned long long)vu->msg.payload.u64);
 		return -EPROTO;
 	}
+	if (vu->msg.payload.u64 == 0) {
+		/* the device finishes what it holds now, while guest memory is mapped; see settle_reset() */
+		for (unsigned i = 0; i < vu->dev->num_queues; i++)
+			queue_stop(vu, i);
+		vu->reset_pending = true;
+	}
 	vu->status = vu->msg.payload.u64;
 	return 0;
 }
 
 static void reset_device(struct vgi_vhost_user *vu)
 {
+	vgi_virtio_device_reset(vu->dev);	/* drops what the device holds: nothing is answered */
+	forget_guest_pages(vu);
 	for (unsigned i = 0; i < vu->dev->num_queues; i++) {
 		queue_stop(vu, i);
 		vu->q[i].enabled = false;
 		vu->q[i].base = 0;
 	}
-	vgi_virtio_device_reset(vu->dev);
 	vu->status = 0;
+	vu->reset_pending = false;
 }
 
 /* How many fds a request may carry; -1: decided by its handler. */
@@ -1290,12 +1350,14 @@ static void end_connection(struct vgi_vhost_user *vu, int reason)
 		return;
 	ep_del(vu, vu->conn_fd);
 	close_fd(&vu->conn_fd);
+	vgi_virtio_device_reset(vu->dev);	/* the front-end is gone: held requests are dropped, not answered */
 	queues_reset(vu);
-	vgi_virtio_device_reset(vu->dev);
 	unmap_all(vu);
+	vu->guard.faulted = 0;
 	vu->protocol_features = 0;
 	vu->protocol_features_acked = false;
 	vu->status = 0;
+	vu->reset_pending = false;
 	if (vu->listen_fd >= 0 && ep_add(vu, vu->listen_fd, EPOLLIN, TAG_LISTEN))
 		vgi_error("vhost-user: cannot watch the listening socket again: %s", strerror(errno));
 	if (vu->ops && vu->ops->disconnected)
@@ -1379,10 +1441,31 @@ static void dispatch_kick(struct vgi_vhost_user *vu, unsigned index)
 		vgi_virtio_device_kick(vu->dev, index);
 }
 
+/* Guest memory faulted (mem-guard.h): the front-end shrank a memory file under us. */
+static int end_after_fault(struct vgi_vhost_user *vu)
+{
+	uint64_t v;
+
+	while (read(vu->guard.efd, &v, sizeof(v)) > 0)
+		;
+	if (!vu->guard.faulted)
+		return 0;
+	vu->guard.faulted = 0;
+	if (vu->conn_fd < 0)
+		return 0;
+	vgi_error("vhost-user: guest memory at %p vanished under the device (SIGBUS: the front-end truncated its "
+		  "memory file); ending the connection", (void *)vu->guard.fault_addr);
+	end_connection(vu, -EFAULT);
+	return -EPROTO;	/* the connection ended over the front-end's fault, as after a bad message */
+}
+
 int vgi_vhost_user_dispatch(struct vgi_vhost_user *vu)
 {
 	struct epoll_event ev[16];
 	int n, result = 0;
+
+	if (vu->guard.faulted)
+		return end_after_fault(vu);
 
 	do
 		n = epoll_wait(vu->epfd, ev, 16, 0);
@@ -1417,7 +1500,11 @@ int vgi_vhost_user_dispatch(struct vgi_vhost_user *vu)
 			if (vu->conn_fd >= 0)
 				dispatch_kick(vu, (unsigned)(ev[i].data.u64 & 0xffffffffu));
 			break;
+		case TAG_FAULT:
+			break;	/* below */
 		}
+		if (vu->guard.faulted)
+			return end_after_fault(vu);
 	}
 	reap_retired(vu, false);
 	return result;
@@ -1433,7 +1520,12 @@ struct vgi_vhost_user *vgi_vhost_user_new(struct vgi_virtio_device *dev, const s
 	if (!vu)
 		return NULL;
 	vu->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (vu->epfd < 0) {
+	vu->guard.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vu->epfd < 0 || vu->guard.efd < 0 || ep_add(vu, vu->guard.efd, EPOLLIN, TAG_FAULT)) {
+		if (vu->epfd >= 0)
+			close(vu->epfd);
+		if (vu->guard.efd >= 0)
+			close(vu->guard.efd);
 		free(vu);
 		return NULL;
 	}
@@ -1454,8 +1546,8 @@ void vgi_vhost_user_free(struct vgi_vhost_user *vu)
 	if (vu->conn_fd >= 0) {
 		ep_del(vu, vu->conn_fd);
 		close_fd(&vu->conn_fd);
-		queues_reset(vu);
 		vgi_virtio_device_reset(vu->dev);
+		queues_reset(vu);
 		unmap_all(vu);
 	}
 	if (vu->listen_fd >= 0) {
@@ -1464,6 +1556,7 @@ void vgi_vhost_user_free(struct vgi_vhost_user *vu)
 	}
 	vgi_virtio_device_set_host(vu->dev, NULL, NULL);
 	close(vu->epfd);
+	close(vu->guard.efd);
 	free(vu->path);
 	free(vu);
 }

@@ -88,7 +88,7 @@ int vgi_virtio_device_queue_setup(struct vgi_virtio_device *dev, unsigned index,
 
 	if (!vq)
 		return -EINVAL;
-	vgi_virtqueue_stop(vq);
+	vgi_virtio_device_queue_stop(dev, index);
 	ret = vgi_virtqueue_set_num(vq, num);
 	if (ret)
 		return ret;
@@ -96,6 +96,20 @@ int vgi_virtio_device_queue_setup(struct vgi_virtio_device *dev, unsigned index,
 	vgi_virtqueue_set_memory(vq, dev->mem);
 	vgi_virtqueue_set_features(vq, dev->acked_features);
 	return vgi_virtqueue_start(vq);
+}
+
+void vgi_virtio_device_queue_stop(struct vgi_virtio_device *dev, unsigned index)
+{
+	struct vgi_virtqueue *vq = vgi_virtio_device_queue(dev, index);
+
+	if (!vq)
+		return;
+	if (dev->ops->queue_stop)
+		dev->ops->queue_stop(dev, index);
+	if (vgi_virtqueue_inflight(vq))
+		vgi_debug("virtio: queue %u stopped with %u requests still held by the device", index,
+			  vgi_virtqueue_inflight(vq));
+	vgi_virtqueue_stop(vq);
 }
 
 void vgi_virtio_device_kick(struct vgi_virtio_device *dev, unsigned index)

@@ -40,7 +40,8 @@ struct vgi_virtqueue {
 	uint16_t signalled_used;	/* used_idx at the last interrupt */
 	bool signalled_used_valid;
 	bool pushed;
-	unsigned inflight;
+	uint32_t gen;		/* bumped by every stop: elements of older generations are not written */
+	unsigned inflight;	/* live elements of every generation */
 
 	struct iovec scratch[VGI_VQ_MAX_IOV];
 };
@@ -56,6 +57,9 @@ struct vgi_virtqueue *vgi_virtqueue_new(unsigned index)
 
 void vgi_virtqueue_free(struct vgi_virtqueue *vq)
 {
+	if (vq && vq->inflight)
+		vgi_error("queue %u freed with %u elements still in flight (a device leaked them)", vq->index,
+			  vq->inflight);
 	free(vq);
 }
 
@@ -111,15 +115,19 @@ int vgi_virtqueue_start(struct vgi_virtqueue *vq)
 {
 	uint64_t num = vq->num;
 	void *desc, *avail, *used;
+	bool was_ready = vq->ready;
+	int ret = -EFAULT;
 
 	vq->ready = false;
-	if (!vq->mem || !num)
-		return -EINVAL;
+	if (!vq->mem || !num) {
+		ret = -EINVAL;
+		goto fail;
+	}
 	if ((vq->desc_gpa & 15) || (vq->avail_gpa & 1) || (vq->used_gpa & 3)) {
 		vgi_warn("queue %u: misaligned ring (desc 0x%llx avail 0x%llx used 0x%llx)", vq->index,
 			 (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
 			 (unsigned long long)vq->used_gpa);
-		return -EFAULT;
+		goto fail;
 	}
 	desc = vgi_guest_memory_map(vq->mem, vq->desc_gpa, 16 * num);
 	avail = vgi_guest_memory_map(vq->mem, vq->avail_gpa, 6 + 2 * num);
@@ -128,7 +136,7 @@ int vgi_virtqueue_start(struct vgi_virtqueue *vq)
 		vgi_warn("queue %u: ring outside guest memory (desc 0x%llx avail 0x%llx used 0x%llx, size %u)",
 			 vq->index, (unsigned long long)vq->desc_gpa, (unsigned long long)vq->avail_gpa,
 			 (unsigned long long)vq->used_gpa, vq->num);
-		return -EFAULT;
+		goto fail;
 	}
 	vq->desc = desc;
 	vq->avail = avail;
@@ -137,14 +145,21 @@ int vgi_virtqueue_start(struct vgi_virtqueue *vq)
 	vq->ready = true;
 	vq->broken = false;
 	return 0;
+
+fail:
+	/* a ring that no longer starts is stopped: what was popped from it is not written back */
+	if (was_ready)
+		vq->gen++;
+	return ret;
 }
 
 void vgi_virtqueue_stop(struct vgi_virtqueue *vq)
 {
+	if (vq->ready)
+		vq->gen++;
 	vq->ready = false;
 	vq->desc = NULL;
 	vq->avail = vq->used = NULL;
-	vq->inflight = 0;
 }
 
 bool vgi_virtqueue_ready(const struct vgi_virtqueue *vq)
@@ -283,6 +298,9 @@ struct vgi_vq_elem *vgi_virtqueue_pop(struct vgi_virtqueue *vq)
 			vq->last_avail--;
 			return NULL;
 		}
+		elem->vq = vq;
+		elem->gen = vq->gen;
+		elem->avail_pos = (uint16_t)(vq->last_avail - 1);
 		elem->head = head;
 		elem->out_num = out_num;
 		elem->in_num = in_num;
@@ -294,19 +312,41 @@ struct vgi_vq_elem *vgi_virtqueue_pop(struct vgi_virtqueue *vq)
 	}
 }
 
+static bool elem_current(const struct vgi_virtqueue *vq, const struct vgi_vq_elem *elem)
+{
+	return vq->ready && elem->vq == vq && elem->gen == vq->gen;
+}
+
 void vgi_virtqueue_push(struct vgi_virtqueue *vq, struct vgi_vq_elem *elem, uint32_t len)
 {
 	if (!elem)
 		return;
-	if (vq->ready)
+	if (elem_current(vq, elem))
 		write_used(vq, elem->head, len);
+	else
+		vgi_debug("queue %u: element %u popped before the ring stopped: not returned", vq->index, elem->head);
 	vgi_vq_elem_free(elem);
-	if (vq->inflight)
-		vq->inflight--;
+}
+
+void vgi_virtqueue_unpop(struct vgi_virtqueue *vq, struct vgi_vq_elem *elem)
+{
+	if (!elem)
+		return;
+	if (elem_current(vq, elem) && (uint16_t)(elem->avail_pos + 1) == vq->last_avail) {
+		vq->last_avail--;
+		set_avail_event(vq);
+		vgi_vq_elem_free(elem);
+		return;
+	}
+	vgi_virtqueue_push(vq, elem, 0);
 }
 
 void vgi_vq_elem_free(struct vgi_vq_elem *elem)
 {
+	if (!elem)
+		return;
+	if (elem->vq && elem->vq->inflight)
+		elem->vq->inflight--;
 	free(elem);
 }
 

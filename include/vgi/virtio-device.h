@@ -34,7 +34,20 @@ struct vgi_virtio_device_ops {
 	/* Config space: bytes [offset, offset+len) already bounds-checked against config_size. */
 	void (*read_config)(struct vgi_virtio_device *dev, uint32_t offset, void *buf, uint32_t len);
 	void (*write_config)(struct vgi_virtio_device *dev, uint32_t offset, const void *buf, uint32_t len);
-	/* Drop all guest state (driver reset or frontend disconnect). Queues are stopped by the caller. */
+	/*
+	 * Optional: queue index is about to stop (VM stop, ring moved, device
+	 * reset), and the ring state goes back to the transport right after.
+	 * Complete (push) or give back (vgi_virtqueue_unpop) every element the
+	 * device holds from it, while guest memory is still mapped; an element
+	 * kept past this is never written to the ring. Not needed by devices
+	 * that never hold elements between notifications.
+	 */
+	void (*queue_stop)(struct vgi_virtio_device *dev, unsigned index);
+	/*
+	 * Drop all guest state (driver reset or frontend disconnect): back to
+	 * the state after creation. Free every element held (vgi_vq_elem_free);
+	 * the queues are stopped by the caller right after.
+	 */
 	void (*reset)(struct vgi_virtio_device *dev);
 	/* Optional: memory map is about to change / changed (unmap or remap guest pointers). */
 	void (*memory_changed)(struct vgi_virtio_device *dev);
@@ -76,6 +89,11 @@ struct vgi_virtqueue *vgi_virtio_device_queue(struct vgi_virtio_device *dev, uns
 /* Configure and start a queue (num, ring addresses as guest physical addresses). */
 int vgi_virtio_device_queue_setup(struct vgi_virtio_device *dev, unsigned index, uint32_t num,
 				  uint64_t desc, uint64_t avail, uint64_t used);
+/*
+ * Stop queue index: the device completes or gives back what it holds of it
+ * (ops->queue_stop), then the ring stops.
+ */
+void vgi_virtio_device_queue_stop(struct vgi_virtio_device *dev, unsigned index);
 /* The driver kicked queue index (ignored if out of range or not ready). */
 void vgi_virtio_device_kick(struct vgi_virtio_device *dev, unsigned index);
 /* Device side: interrupt the driver for queue index if the ring asks for it. */
@@ -87,7 +105,7 @@ int vgi_virtio_device_read_config(struct vgi_virtio_device *dev, uint32_t offset
 int vgi_virtio_device_write_config(struct vgi_virtio_device *dev, uint32_t offset, const void *buf,
 				   uint32_t len);
 
-/* Stop queues, free in-flight elements, reset the device. */
+/* Reset the device (it frees every element it holds), then stop the queues and rewind them to 0. */
 void vgi_virtio_device_reset(struct vgi_virtio_device *dev);
 
 #ifdef __cplusplus

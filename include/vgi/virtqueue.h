@@ -22,8 +22,17 @@ extern "C" {
 #define VGI_VQ_MAX_SIZE 32768u	/* largest queue size accepted */
 #define VGI_VQ_MAX_IOV 1024u	/* most iovecs one element may map to */
 
-/* One popped descriptor chain. Allocated by pop, sized by its actual iovec count. */
+struct vgi_virtqueue;
+
+/*
+ * One popped descriptor chain. Allocated by pop, sized by its actual iovec
+ * count. Until it is pushed, unpopped or freed it counts as in flight on its
+ * queue (vgi_virtqueue_inflight): its iovecs point into guest memory.
+ */
 struct vgi_vq_elem {
+	struct vgi_virtqueue *vq;	/* the queue it came from */
+	uint32_t gen;		/* the queue's start generation when popped */
+	uint16_t avail_pos;	/* the avail ring position it was read from */
 	uint16_t head;		/* first descriptor's index; identifies the element */
 	unsigned out_num;	/* device-readable buffers (driver to device) */
 	unsigned in_num;	/* device-writable buffers (device to driver) */
@@ -31,8 +40,6 @@ struct vgi_vq_elem {
 	struct iovec *in_sg;	/* in_num entries */
 	struct iovec iov[];	/* storage for both */
 };
-
-struct vgi_virtqueue;
 
 struct vgi_virtqueue *vgi_virtqueue_new(unsigned index);
 void vgi_virtqueue_free(struct vgi_virtqueue *vq);
@@ -53,6 +60,12 @@ uint16_t vgi_virtqueue_get_last_avail(const struct vgi_virtqueue *vq);
  * configured, -EFAULT if a ring is outside guest memory or misaligned.
  */
 int vgi_virtqueue_start(struct vgi_virtqueue *vq);
+/*
+ * Stop processing. Elements popped before the stop stay counted in flight
+ * until they are pushed or freed, but a push no longer writes them to the
+ * ring (the front-end owns the ring state now): devices complete or give
+ * back what they hold before the stop (vgi_virtio_device_ops.queue_stop).
+ */
 void vgi_virtqueue_stop(struct vgi_virtqueue *vq);
 bool vgi_virtqueue_ready(const struct vgi_virtqueue *vq);
 /* True after the driver broke the ring itself (avail idx jumped by more than num). */
@@ -67,9 +80,20 @@ unsigned vgi_virtqueue_index(const struct vgi_virtqueue *vq);
  */
 struct vgi_vq_elem *vgi_virtqueue_pop(struct vgi_virtqueue *vq);
 
-/* Return elem to the driver with len bytes written; frees elem. */
+/*
+ * Return elem to the driver with len bytes written; frees elem. An element
+ * popped before the queue last stopped is freed without touching the ring.
+ */
 void vgi_virtqueue_push(struct vgi_virtqueue *vq, struct vgi_vq_elem *elem, uint32_t len);
-/* Free elem without returning it (device reset). NULL is fine. */
+/*
+ * Give elem back unused: the avail ring is read again from its position, so
+ * the driver loses nothing (a buffer the device took but never filled).
+ * Unpop the most recent pop first. An element that cannot be unpopped (older
+ * than a later pop that was already answered, or from before a stop) is
+ * pushed with length 0 instead, or freed when the queue stopped since.
+ */
+void vgi_virtqueue_unpop(struct vgi_virtqueue *vq, struct vgi_vq_elem *elem);
+/* Free elem without returning it (device reset: the driver forgets the ring). NULL is fine. */
 void vgi_vq_elem_free(struct vgi_vq_elem *elem);
 
 /*
@@ -79,7 +103,7 @@ void vgi_vq_elem_free(struct vgi_vq_elem *elem);
  */
 bool vgi_virtqueue_should_notify(struct vgi_virtqueue *vq);
 
-/* Number of elements popped and not yet pushed or freed. */
+/* Number of elements popped from this queue and not yet pushed, unpopped or freed, across stops. */
 unsigned vgi_virtqueue_inflight(const struct vgi_virtqueue *vq);
 
 #ifdef __cplusplus

@@ -39,6 +39,8 @@ struct echo {
 	int hook_fd;
 	bool hold;			/* keep the next request instead of answering it */
 	struct vgi_vq_elem *held;
+	bool answer_on_stop;		/* queue_stop answers the held request (else it stays held) */
+	unsigned queue_stops;
 };
 
 static uint64_t echo_get_features(struct vgi_virtio_device *dev)
@@ -74,6 +76,18 @@ static void echo_queue_notify(struct vgi_virtio_device *dev, unsigned index)
 	vgi_virtio_device_notify(dev, index);
 }
 
+static void echo_queue_stop(struct vgi_virtio_device *dev, unsigned index)
+{
+	struct echo *echo = (struct echo *)dev;
+
+	echo->queue_stops++;
+	if (index == 0 && echo->answer_on_stop && echo->held) {
+		vgi_virtqueue_push(vgi_virtio_device_queue(dev, 0), echo->held, 0);
+		echo->held = NULL;
+		vgi_virtio_device_notify(dev, 0);
+	}
+}
+
 static void echo_read_config(struct vgi_virtio_device *dev, uint32_t offset, void *buf, uint32_t len)
 {
 	memcpy(buf, ((struct echo *)dev)->config + offset, len);
@@ -104,6 +118,7 @@ static const struct vgi_virtio_device_ops echo_ops = {
 	.queue_notify = echo_queue_notify,
 	.read_config = echo_read_config,
 	.write_config = echo_write_config,
+	.queue_stop = echo_queue_stop,
 	.reset = echo_reset,
 	.memory_changed = echo_memory_changed,
 };
@@ -461,6 +476,156 @@ static void test_mem_table_replace_inflight(void **state)
 	assert_int_equal(warnings, 0);
 }
 
+/* A new memfd with the same contents becomes guest RAM (as an x86 reset or a hotplug remaps it). */
+static void swap_ram(struct fixture *f)
+{
+	int memfd2 = memfd_create("vu-test-ram2", MFD_CLOEXEC);
+	uint8_t *ram2;
+
+	assert_true(memfd2 >= 0);
+	assert_int_equal(ftruncate(memfd2, FE_RAM_SIZE), 0);
+	ram2 = mmap(NULL, FE_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd2, 0);
+	assert_true(ram2 != MAP_FAILED);
+	memcpy(ram2, f->fe.ram, FE_RAM_SIZE);
+	munmap(f->fe.ram, FE_RAM_SIZE);
+	close(f->fe.memfd);
+	f->fe.ram = ram2;
+	f->fe.memfd = memfd2;
+}
+
+static uint32_t get_vring_base(struct fixture *f, unsigned index)
+{
+	uint32_t state[2] = { index, 0 };
+
+	assert_int_equal(fe_send(&f->fe, VGI_VHOST_USER_GET_VRING_BASE, VGI_VHOST_USER_VERSION, state, 8, NULL, 0),
+			 0);
+	assert_int_equal(fe_pump(&f->fe), 0);
+	assert_int_equal(fe_reply(&f->fe, VGI_VHOST_USER_GET_VRING_BASE, state, sizeof(state)), 8);
+	assert_int_equal(state[0], index);
+	return state[1];
+}
+
+/*
+ * VM stop (GET_VRING_BASE) while the device holds a request, then a memory
+ * table that differs: the held request's buffers stay mapped until the
+ * device lets go of it, and its late answer does not touch the stopped ring.
+ */
+static void test_stop_held_then_new_table(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t out = fe_alloc(&f->fe, 4), in = fe_alloc(&f->fe, 4);
+	uint16_t used_idx;
+
+	negotiate_and_start(f);
+	f->echo.hold = true;
+	memcpy(fe_host(&f->fe, out), "held", 4);
+	fe_add_chain(&f->fe, 0, out, 4, in, 4, true);
+	assert_int_equal(fe_pump(&f->fe), 0);
+	assert_non_null(f->echo.held);
+	assert_int_equal(get_vring_base(f, 0), 1);	/* the held chain was taken */
+	assert_int_equal(vgi_virtqueue_inflight(vgi_virtio_device_queue(&f->echo.dev, 0)), 1);
+
+	swap_ram(f);
+	assert_int_equal(fe_set_mem_table(&f->fe), 0);
+	assert_int_equal(count_maps("vu-test-ram"), 1);	/* still mapped: the request points there */
+	assert_int_equal(((uint8_t *)f->echo.held->out_sg[0].iov_base)[0], 'h');
+	used_idx = ((volatile uint16_t *)fe_host(&f->fe, f->fe.q[0].used))[1];
+	vgi_virtqueue_push(vgi_virtio_device_queue(&f->echo.dev, 0), f->echo.held, 4);
+	f->echo.held = NULL;
+	f->echo.hold = false;
+	/* the ring belongs to the front-end since the stop: nothing written */
+	assert_int_equal(((volatile uint16_t *)fe_host(&f->fe, f->fe.q[0].used))[1], used_idx);
+	assert_int_equal(vgi_virtqueue_inflight(vgi_virtio_device_queue(&f->echo.dev, 0)), 0);
+
+	/* the front-end resumes the ring where the stop left it */
+	f->fe.q[0].avail_idx = 1;
+	assert_int_equal(fe_setup_queue(&f->fe, 0), 0);
+	roundtrip(f, "after the stop");
+	assert_int_equal(count_maps("vu-test-ram"), 0);	/* let go: unmapped at the next dispatch */
+}
+
+/* The device is told before the ring stops and answers what it holds: GET_VRING_BASE's reply comes after. */
+static void test_stop_completes_held(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t out = fe_alloc(&f->fe, 4), in = fe_alloc(&f->fe, 4);
+	uint32_t id, len;
+	unsigned head;
+
+	negotiate_and_start(f);
+	f->echo.hold = true;
+	f->echo.answer_on_stop = true;
+	head = fe_add_chain(&f->fe, 0, out, 4, in, 4, true);
+	assert_int_equal(fe_pump(&f->fe), 0);
+	assert_non_null(f->echo.held);
+	assert_int_equal(get_vring_base(f, 0), 1);
+	assert_null(f->echo.held);
+	assert_true(fe_get_used(&f->fe, 0, &id, &len));
+	assert_int_equal(id, head);
+	assert_int_equal(vgi_virtqueue_inflight(vgi_virtio_device_queue(&f->echo.dev, 0)), 0);
+	swap_ram(f);
+	assert_int_equal(fe_set_mem_table(&f->fe), 0);
+	assert_int_equal(count_maps("vu-test-ram"), 0);	/* nothing held: the old mapping went at once */
+}
+
+/* SET_STATUS 0, then the rings start afresh at 0: the device is reset and its features kept. */
+static void test_status_zero_fresh_start_resets(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t zero = 0;
+
+	negotiate_and_start(f);
+	roundtrip(f, "before");
+	assert_int_equal(f->echo.resets, 0);
+	assert_int_equal(fe_call(&f->fe, VGI_VHOST_USER_SET_STATUS, &zero, 8, NULL, 0), 0);
+	assert_false(vgi_vhost_user_queue_started(f->vu, 0));
+	assert_int_equal(f->echo.resets, 0);	/* not yet: this may be a VM stop */
+	/* a rebooted driver: new rings from index 0 */
+	memset(fe_host(&f->fe, f->fe.q[0].avail), 0, 6 + 2 * FE_QSIZE);
+	memset(fe_host(&f->fe, f->fe.q[0].used), 0, 6 + 8 * FE_QSIZE);
+	f->fe.q[0].avail_idx = f->fe.q[0].last_used = 0;
+	assert_int_equal(fe_setup_queue(&f->fe, 0), 0);
+	assert_int_equal(f->echo.resets, 1);
+	assert_true(f->echo.acked & (1ull << VIRTIO_RING_F_EVENT_IDX));	/* SET_FEATURES survives */
+	assert_true(f->echo.dev.acked_features & (1ull << VIRTIO_RING_F_EVENT_IDX));
+	roundtrip(f, "after the reset");
+	assert_int_equal(f->echo.resets, 1);
+}
+
+/* SET_STATUS 0, then the rings resume where they were (QEMU's VM stop and cont): state kept. */
+static void test_status_zero_resume_keeps_state(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t zero = 0;
+
+	negotiate_and_start(f);
+	roundtrip(f, "before");
+	assert_int_equal(fe_call(&f->fe, VGI_VHOST_USER_SET_STATUS, &zero, 8, NULL, 0), 0);
+	assert_int_equal(fe_setup_queue(&f->fe, 0), 0);	/* base 1: resumed */
+	assert_int_equal(f->echo.resets, 0);
+	roundtrip(f, "after cont");
+	assert_int_equal(f->echo.resets, 0);
+}
+
+/* The front-end shrinks guest RAM's file under the back-end: no SIGBUS death, a named error, next front-end served. */
+static void test_truncated_memory_file(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t out = fe_alloc(&f->fe, 4), in = fe_alloc(&f->fe, 4);
+
+	negotiate_and_start(f);
+	roundtrip(f, "before");
+	fe_add_chain(&f->fe, 0, out, 4, in, 4, false);
+	assert_int_equal(ftruncate(f->fe.memfd, 0), 0);
+	assert_int_equal(eventfd_write(f->fe.q[0].kick, 1), 0);
+	assert_ended(f, fe_pump(&f->fe), "SIGBUS");
+	assert_int_equal(count_maps("vu-test-ram"), 1);	/* only the front-end's own mapping is left */
+	fe_finish(&f->fe);
+	fe_init(&f->fe, f->vu);
+	negotiate_and_start(f);
+	roundtrip(f, "next front-end");
+}
+
 static void test_truncated_header(void **state)
 {
 	struct fixture *f = *state;
@@ -662,6 +827,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mem_table_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mem_table_replace_inflight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_held_then_new_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_completes_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_zero_fresh_start_resets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_zero_resume_keeps_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_memory_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_payload_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_closed_mid_message, setup, teardown),

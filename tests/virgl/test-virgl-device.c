@@ -967,6 +967,100 @@ static void test_leftovers_freed(void **state)
 	submit(f, 4, cs, n, VIRTIO_GPU_FLAG_FENCE, 1, 0, false, &head, &r);
 }
 
+static unsigned ctrl_inflight(struct fx *f)
+{
+	return vgi_virtqueue_inflight(vgi_virtio_device_queue(f->dev, 0));
+}
+
+/* Let every fence virglrenderer still has in flight retire (its fd goes quiet). */
+static void drain_fences(struct fx *f)
+{
+	for (int i = 0; i < 20; i++) {
+		struct pollfd p = { .fd = vgi_gpu_get_fd(f->gpu), .events = POLLIN };
+		if (poll(&p, 1, 50) > 0)
+			vgi_gpu_dispatch(f->gpu);
+	}
+}
+
+/*
+ * VM stop while fenced commands run: the control queue stops, and each held
+ * command is answered (fence echoed) before the ring goes back, not later.
+ */
+static void test_queue_stop_answers_held(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_gpu_ctx_create cc = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_CREATE, .ctx_id = 2 }, .nlen = 4 };
+	assert_int_equal(nodata(f, &cc, sizeof(cc)), VIRTIO_GPU_RESP_OK_NODATA);
+	create_rt(f, 12, 2);
+	uint32_t cs[64], n = vgl_clear_cmds(cs, 12, 100, 0.0f, 0.0f, 1.0f);
+	int head[3];
+	uint64_t r[3];
+	for (unsigned i = 0; i < 3; i++)
+		submit(f, 2, cs, n, VIRTIO_GPU_FLAG_FENCE, 40 + i, 0, false, &head[i], &r[i]);
+	assert_int_equal(ctrl_inflight(f), 3);	/* nothing dispatched: all held */
+	vgi_virtio_device_queue_stop(f->dev, 0);
+	assert_int_equal(ctrl_inflight(f), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		uint32_t h, len;
+		assert_true(tg_queue_get_used(f->ctrl, &h, &len));
+		assert_int_equal(h, head[i]);
+		struct virtio_gpu_ctrl_hdr *rh = tg_host(f->g, r[i]);
+		assert_int_equal(rh->type, VIRTIO_GPU_RESP_OK_NODATA);
+		assert_true(rh->flags & VIRTIO_GPU_FLAG_FENCE);
+		assert_int_equal(rh->fence_id, 40 + i);
+	}
+	drain_fences(f);	/* late fence callbacks find nothing to answer */
+	uint32_t h, len;
+	assert_false(tg_queue_get_used(f->ctrl, &h, &len));
+	/* the ring starts again where it stopped; the device kept its state */
+	assert_int_equal(tg_queue_attach(f->ctrl, f->dev, 0), 0);
+	assert_int_equal(vgi_gpu_resource_count(f->gpu), 1);
+	assert_int_equal(submit(f, 2, cs, n, VIRTIO_GPU_FLAG_FENCE, 50, 0, true, NULL, NULL),
+			 VIRTIO_GPU_RESP_OK_NODATA);
+}
+
+/*
+ * Guest reset while fenced commands run and resources, contexts and a
+ * scanout exist: everything goes, host memory back to 0, held commands are
+ * dropped (the rebooted guest's ring never sees them), late fences are
+ * ignored, and the device works again from scratch.
+ */
+static void test_reset_drops_everything(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_gpu_ctx_create cc = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_CREATE, .ctx_id = 3 }, .nlen = 4 };
+	assert_int_equal(nodata(f, &cc, sizeof(cc)), VIRTIO_GPU_RESP_OK_NODATA);
+	create_rt(f, 13, 3);
+	struct virtio_gpu_set_scanout so = { .hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT, .r = { 0, 0, W, H },
+					     .scanout_id = 0, .resource_id = 13 };
+	assert_int_equal(nodata(f, &so, sizeof(so)), VIRTIO_GPU_RESP_OK_NODATA);
+	uint32_t cs[64], n = vgl_clear_cmds(cs, 13, 100, 1.0f, 1.0f, 0.0f);
+	int head;
+	uint64_t r;
+	submit(f, 3, cs, n, VIRTIO_GPU_FLAG_FENCE, 7, 0, false, &head, &r);
+	assert_int_equal(ctrl_inflight(f), 1);
+	assert_true(vgi_gpu_hostmem_used(f->gpu) > 0);
+
+	vgi_virtio_device_reset(f->dev);
+	assert_int_equal(ctrl_inflight(f), 0);
+	assert_int_equal(vgi_gpu_resource_count(f->gpu), 0);
+	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), 0);
+	assert_false(f->sink.last_scanout.enabled);
+	drain_fences(f);
+	uint32_t h, len;
+	assert_false(tg_queue_get_used(f->ctrl, &h, &len));
+
+	/* the rebooted driver: features, fresh rings, the same ids again */
+	vgi_virtio_device_set_features(f->dev, f->features);
+	tg_queue_free(f->ctrl);
+	f->ctrl = tg_queue_new(f->g, 64);
+	assert_int_equal(tg_queue_attach(f->ctrl, f->dev, 0), 0);
+	assert_int_equal(nodata(f, &cc, sizeof(cc)), VIRTIO_GPU_RESP_OK_NODATA);
+	create_rt(f, 13, 3);
+	assert_int_equal(submit(f, 3, cs, n, VIRTIO_GPU_FLAG_FENCE, 1, 0, true, NULL, NULL),
+			 VIRTIO_GPU_RESP_OK_NODATA);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -980,6 +1074,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_page_flip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leftovers_freed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_stop_answers_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_drops_everything, setup, teardown),
 	};
 	void *st = NULL;
 	if (setup(&st) < 0) {

@@ -285,6 +285,11 @@ unsigned vgi_virgl_pending_fences(const struct vgi_virgl *v)
 	return v->nfences;
 }
 
+void vgi_virgl_forget_fences(struct vgi_virgl *v)
+{
+	drop_fences(v);
+}
+
 /* ---- capsets ---- */
 
 uint32_t vgi_virgl_num_capsets(const struct vgi_virgl *v)

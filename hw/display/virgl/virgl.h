@@ -60,6 +60,8 @@ const char *vgi_virgl_renderer_name(const struct vgi_virgl *v);	/* GL_RENDERER *
 int vgi_virgl_get_fd(struct vgi_virgl *v);	/* eventfd of the fence thread, -1 if none */
 void vgi_virgl_dispatch(struct vgi_virgl *v);	/* retire fences (calls cfg->fence) */
 unsigned vgi_virgl_pending_fences(const struct vgi_virgl *v);
+/* Drop pending fences without calling cfg->fence (their commands were answered another way). */
+void vgi_virgl_forget_fences(struct vgi_virgl *v);
 
 /* Capsets: VIRGL (1) and VIRGL2 (2). */
 uint32_t vgi_virgl_num_capsets(const struct vgi_virgl *v);

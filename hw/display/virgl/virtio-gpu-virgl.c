@@ -6,6 +6,7 @@
  * gives sinks a texture/dmabuf or read-back pixels (only the flushed area).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -465,6 +466,30 @@ static bool vr_fence(struct vgi_gpu_renderer *r, struct vgi_gpu_cmd *cmd)
 	return true;
 }
 
+#define SETTLE_MS 1000	/* how long a stopping queue waits for running fences */
+
+static void deliver_or_arm(struct vrenderer *vr);
+
+/* The control queue stops: wait (bounded) for the fences in flight, then forget the rest. */
+static void vr_settle(struct vgi_gpu_renderer *r)
+{
+	struct vrenderer *vr = to_vr(r);
+	uint64_t deadline = now_ns() + SETTLE_MS * 1000000ull;
+	int fd = vgi_virgl_get_fd(vr->v);
+
+	for (;;) {
+		vgi_virgl_dispatch(vr->v);	/* answers retired commands through vgi_gpu_cmd_finish */
+		if (!vgi_virgl_pending_fences(vr->v) || now_ns() >= deadline)
+			break;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		poll(&p, fd >= 0 ? 1 : 0, 5);
+	}
+	if (vgi_virgl_pending_fences(vr->v))
+		vgi_warn("virgl: %u fences still running after %d ms", vgi_virgl_pending_fences(vr->v), SETTLE_MS);
+	vgi_virgl_forget_fences(vr->v);
+	deliver_or_arm(vr);
+}
+
 static int vr_get_fd(struct vgi_gpu_renderer *r)
 {
 	struct vrenderer *vr = to_vr(r);
@@ -662,6 +687,7 @@ static const struct vgi_gpu_renderer_ops virgl_ops = {
 	.reset = vr_reset,
 	.process_cmd = vr_process_cmd,
 	.fence = vr_fence,
+	.settle = vr_settle,
 	.get_fd = vr_get_fd,
 	.dispatch = vr_dispatch,
 	.resource_create_2d = vr_resource_create_2d,
