@@ -487,9 +487,12 @@ static void input_memory_changed(struct vgi_virtio_device *dev)
 {
 	struct vgi_virtio_input *in = to_input(dev);
 
-	/* stashed buffers point into the old mapping: take them again through the new one */
+	/*
+	 * Stashed buffers point into the old mapping: give them back, so the
+	 * transport can unmap it now. The next event or kick takes them again
+	 * through the new one.
+	 */
 	return_stash(in);
-	vgi_virtio_input_flush(in);
 }
 
 static const struct vgi_virtio_device_ops input_ops = {

@@ -534,6 +534,55 @@ static void test_reset(void **state)
 	assert_int_equal(got[0].value, 0);
 }
 
+/*
+ * A ring stop (VM stop) while the device holds event buffers it has not
+ * filled (a frame waits for more): they go back to the ring, nothing stays
+ * in flight, and after the ring resumes every buffer the guest gave is used.
+ */
+static void test_stop_gives_buffers_back(void **state)
+{
+	struct fixture *f = *state;
+	struct vgi_virtqueue *vq = vgi_virtio_device_queue(f->dev, 0);
+	struct vgi_input_event got[EVQ_NUM];
+
+	give_buffers(f, 1);
+	send(f, EV_KEY, KEY_Q, 1, 0);
+	send(f, EV_SYN, SYN_REPORT, 0, 0);	/* needs 2 buffers: the one is stashed */
+	assert_int_equal(vgi_virtqueue_inflight(vq), 1);
+	assert_int_equal(vgi_virtqueue_get_last_avail(vq), 1);
+	vgi_virtio_device_queue_stop(f->dev, 0);
+	assert_int_equal(vgi_virtqueue_inflight(vq), 0);
+	assert_int_equal(vgi_virtqueue_get_last_avail(vq), 0);	/* the front-end's GET_VRING_BASE sees 0 */
+	assert_int_equal(take_events(f, got, EVQ_NUM), 0);
+	/* resume where it stopped; one more buffer: the frame uses both */
+	assert_int_equal(tg_queue_attach(f->evq, f->dev, 0), 0);
+	give_buffers(f, 1);
+	assert_int_equal(take_events(f, got, EVQ_NUM), 2);
+	assert_int_equal(got[0].code, KEY_Q);
+	assert_int_equal(got[1].type, EV_SYN);
+	assert_int_equal(vgi_virtqueue_inflight(vq), 0);
+}
+
+/* A memory map change gives stashed buffers back too (they point into the old mapping). */
+static void test_memory_change_gives_buffers_back(void **state)
+{
+	struct fixture *f = *state;
+	struct vgi_virtqueue *vq = vgi_virtio_device_queue(f->dev, 0);
+	struct vgi_input_event got[EVQ_NUM];
+
+	give_buffers(f, 1);
+	send(f, EV_KEY, KEY_W, 1, 0);
+	send(f, EV_SYN, SYN_REPORT, 0, 0);
+	assert_int_equal(vgi_virtqueue_inflight(vq), 1);
+	for (unsigned i = 0; i < 100; i++) {
+		assert_int_equal(vgi_virtio_device_set_memory(f->dev, f->g->mem), 0);
+		assert_int_equal(vgi_virtqueue_inflight(vq), 0);
+	}
+	give_buffers(f, 1);
+	assert_int_equal(take_events(f, got, EVQ_NUM), 2);
+	assert_int_equal(got[0].code, KEY_W);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +595,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_event_buffers, setup_kbd, teardown),
 		cmocka_unit_test_setup_teardown(test_status_queue, setup_kbd, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup_kbd, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_gives_buffers_back, setup_kbd, teardown),
+		cmocka_unit_test_setup_teardown(test_memory_change_gives_buffers_back, setup_kbd, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,11 +19,13 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <linux/input.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 
 #include <vgi/log.h>
 #include <vgi/vhost-user.h>
+#include <vgi/virtio-input.h>
 
 #include "frontend.h"
 
@@ -477,7 +479,7 @@ static void test_mem_table_replace_inflight(void **state)
 }
 
 /* A new memfd with the same contents becomes guest RAM (as an x86 reset or a hotplug remaps it). */
-static void swap_ram(struct fixture *f)
+static void swap_ram_fe(struct fe *fe)
 {
 	int memfd2 = memfd_create("vu-test-ram2", MFD_CLOEXEC);
 	uint8_t *ram2;
@@ -486,11 +488,16 @@ static void swap_ram(struct fixture *f)
 	assert_int_equal(ftruncate(memfd2, FE_RAM_SIZE), 0);
 	ram2 = mmap(NULL, FE_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd2, 0);
 	assert_true(ram2 != MAP_FAILED);
-	memcpy(ram2, f->fe.ram, FE_RAM_SIZE);
-	munmap(f->fe.ram, FE_RAM_SIZE);
-	close(f->fe.memfd);
-	f->fe.ram = ram2;
-	f->fe.memfd = memfd2;
+	memcpy(ram2, fe->ram, FE_RAM_SIZE);
+	munmap(fe->ram, FE_RAM_SIZE);
+	close(fe->memfd);
+	fe->ram = ram2;
+	fe->memfd = memfd2;
+}
+
+static void swap_ram(struct fixture *f)
+{
+	swap_ram_fe(&f->fe);
 }
 
 static uint32_t get_vring_base(struct fixture *f, unsigned index)
@@ -624,6 +631,61 @@ static void test_truncated_memory_file(void **state)
 	fe_init(&f->fe, f->vu);
 	negotiate_and_start(f);
 	roundtrip(f, "next front-end");
+}
+
+/*
+ * virtio-input holding an event buffer it could not fill yet, while the
+ * front-end replaces the memory table again and again (hotplug, resets):
+ * the buffer goes back each time, so the old mappings go and the connection
+ * lives on (it used to end after 64 tables), and the event arrives.
+ */
+static void test_input_stash_over_many_tables(void **state)
+{
+	(void)state;
+	struct vgi_input_desc d;
+	struct vgi_virtio_input *in;
+	struct vgi_vhost_user *vu;
+	struct vgi_input_event ev[2] = { { EV_KEY, KEY_Z, 1 }, { EV_SYN, SYN_REPORT, 0 } };
+	uint64_t buf[2];
+	uint32_t id, len;
+	int maps;
+
+	vgi_input_desc_keyboard(&d);
+	in = vgi_virtio_input_new(&d);
+	assert_non_null(in);
+	vu = vgi_vhost_user_new(vgi_virtio_input_device(in), NULL, NULL);
+	struct fe fe;
+
+	fe_init(&fe, vu);
+	fe_negotiate(&fe, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX));
+	assert_int_equal(fe_set_mem_table(&fe), 0);
+	assert_int_equal(fe_setup_queue(&fe, 0), 0);
+	assert_int_equal(fe_setup_queue(&fe, 1), 0);
+	for (unsigned i = 0; i < 2; i++)
+		buf[i] = fe_alloc(&fe, 8);
+	fe_add_chain(&fe, 0, buf[0], 0, buf[0], 8, true);
+	assert_int_equal(fe_pump(&fe), 0);
+	assert_int_equal(vgi_virtio_input_send(in, &ev[0]), 0);
+	assert_int_equal(vgi_virtio_input_send(in, &ev[1]), 0);	/* one buffer for a frame of two: stashed */
+	maps = count_maps("vu-test-ram") + count_maps("vu-test-ram2");
+	for (unsigned i = 0; i < 100; i++) {
+		swap_ram_fe(&fe);
+		assert_int_equal(fe_set_mem_table(&fe), 0);
+		assert_true(vgi_vhost_user_connected(vu));
+		/* the old table's mapping went at once: no more mappings than before */
+		assert_int_equal(count_maps("vu-test-ram") + count_maps("vu-test-ram2"), maps);
+	}
+	fe_add_chain(&fe, 0, buf[1], 0, buf[1], 8, true);
+	assert_int_equal(fe_pump(&fe), 0);
+	assert_true(fe_get_used(&fe, 0, &id, &len));
+	assert_int_equal(len, 8);
+	assert_int_equal(((uint16_t *)fe_host(&fe, buf[0]))[1], KEY_Z);
+	assert_true(fe_get_used(&fe, 0, &id, &len));
+	assert_int_equal(((uint16_t *)fe_host(&fe, buf[1]))[0], EV_SYN);
+	assert_int_equal(warnings, 0);
+	fe_finish(&fe);
+	vgi_vhost_user_free(vu);
+	vgi_virtio_input_free(in);
 }
 
 static void test_truncated_header(void **state)
@@ -832,6 +894,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_zero_fresh_start_resets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_zero_resume_keeps_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_memory_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_input_stash_over_many_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_payload_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_closed_mid_message, setup, teardown),
