@@ -85,6 +85,8 @@
 #include <vgi/display.h>
 #include <vgi/virtqueue.h>
 
+#include "idmap.h"
+
 struct vgi_gpu;
 struct vgi_gpu_config;
 struct vgi_gpu_renderer;
@@ -132,7 +134,7 @@ struct vgi_gpu_resource {
 	uint64_t map_offset, map_size;
 	struct vgi_gpu_resource *map_next;	/* the core's list of mapped blobs */
 	void *priv;			/* the renderer's */
-	struct vgi_gpu_resource *hnext;	/* hash chain */
+	struct vgi_idmap_node hnode;	/* the core's table (idmap.h) */
 };
 
 struct vgi_gpu_renderer_ops {

@@ -469,6 +469,76 @@ static void test_many_resources(void **state)
 	assert_empty(f);
 }
 
+/* The table's hash before it was keyed: (id * 2654435761) >> 22. */
+static uint32_t old_bucket(uint32_t id)
+{
+	return (id * 2654435761u) >> 22;
+}
+
+/*
+ * Ids a guest picks to share one chain of a fixed hash (the core's old
+ * multiplicative one, and multiples of 1024 for virgl's old id % 1024):
+ * a lookup must still look at a handful of entries, not at all of them.
+ * Counted through the table itself (vgi_gpu_resource_probes), not timed.
+ */
+static void test_colliding_ids(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 2048 };
+	static uint32_t ids[2 * N];
+	unsigned n = 0, max = 0;
+	uint64_t total = 0;
+
+	for (uint32_t id = 1; n < N; id++)
+		if (old_bucket(id) == 0)
+			ids[n++] = id;
+	for (uint32_t k = 1; n < 2 * N; k++)
+		if (old_bucket(k * 1024) != 0)	/* not already in */
+			ids[n++] = k * 1024;
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(gg_create_2d(f->gg, ids[i], VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 1, 1), OK);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned p = vgi_gpu_resource_probes(f->gpu, ids[i]);
+
+		assert_true(p >= 1);
+		total += p;
+		if (p > max)
+			max = p;
+	}
+	printf("%u resources with colliding ids: %.2f entries looked at per lookup, at most %u\n", n,
+	       (double)total / n, max);
+	assert_true(max <= 16);
+	assert_true(total <= 3ull * n);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(gg_unref(f->gg, ids[i]), OK);
+	assert_empty(f);
+}
+
+/* cfg.max_resources: ERR_OUT_OF_MEMORY past it, room again after an unref. */
+static void test_resource_cap(void **state)
+{
+	struct vgi_gpu_config cfg;
+	struct fx *f;
+
+	(void)state;
+	vgi_gpu_config_init(&cfg);
+	assert_int_equal(cfg.max_resources, VGI_GPU_DEFAULT_MAX_RESOURCES);
+	cfg.max_resources = 100;
+	f = fx_new(&cfg);
+	for (uint32_t i = 1; i <= 100; i++)
+		assert_int_equal(gg_create_2d(f->gg, i, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 1, 1), OK);
+	assert_int_equal(gg_create_2d(f->gg, 101, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 1, 1),
+			 VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+	assert_int_equal(vgi_gpu_resource_count(f->gpu), 100);
+	assert_int_equal(gg_unref(f->gg, 7), OK);
+	assert_int_equal(gg_create_2d(f->gg, 101, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 1, 1), OK);
+	for (uint32_t i = 1; i <= 101; i++)
+		if (i != 7)
+			assert_int_equal(gg_unref(f->gg, i), OK);
+	assert_empty(f);
+	fx_free(f);
+}
+
 /* ---------------------------------------------------------------- SET_SCANOUT */
 
 static void test_set_scanout_errors(void **state)
@@ -1504,6 +1574,8 @@ int main(void)
 		T(test_formats),
 		T(test_create_errors),
 		T(test_many_resources),
+		T(test_colliding_ids),
+		cmocka_unit_test(test_resource_cap),
 		T(test_set_scanout_errors),
 		T(test_two_scanouts),
 		T(test_flush_errors),

@@ -364,6 +364,39 @@ static void test_create_limits(void **state)
 	assert_int_equal(f->hostmem, 0);
 }
 
+/*
+ * Ids that shared one chain of the old table (id % 1024): a lookup looks
+ * at a handful of entries, whatever ids the guest picked (counted through
+ * the table, not timed).
+ */
+static void test_colliding_ids(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 2048 };
+	unsigned max = 0;
+	uint64_t total = 0;
+	for (uint32_t k = 1; k <= N; k++) {
+		struct virtio_gpu_resource_create_3d c = { .resource_id = k * 1024, .target = 0, .format = 64,
+							   .width = 16, .height = 1, .depth = 1, .array_size = 1 };
+		assert_int_equal(vgi_virgl_resource_create_3d(f->v, &c), VIRTIO_GPU_RESP_OK_NODATA);
+	}
+	for (uint32_t k = 1; k <= N; k++) {
+		unsigned p = vgi_virgl_resource_probes(f->v, k * 1024);
+		assert_true(p >= 1);
+		total += p;
+		if (p > max)
+			max = p;
+	}
+	printf("%u virgl resources with ids k*1024: %.2f entries looked at per lookup, at most %u\n", N,
+	       (double)total / N, max);
+	assert_true(max <= 16);
+	assert_true(total <= 3ull * N);
+	for (uint32_t k = 1; k <= N; k++)
+		assert_int_equal(vgi_virgl_resource_unref(f->v, k * 1024), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(vgi_virgl_resource_count(f->v), 0);
+	assert_int_equal(f->hostmem, 0);
+}
+
 /* --render-node: a missing node is an error (never a silent fall back); a real one works. */
 static void test_render_node(void **state)
 {
@@ -402,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_clear_and_read_back),
 		cmocka_unit_test(test_transfer_limits),
 		cmocka_unit_test(test_create_limits),
+		cmocka_unit_test(test_colliding_ids),
 		cmocka_unit_test(test_render_node),
 	};
 	/* probe: no EGL at all is a skip, not a failure */

@@ -19,6 +19,7 @@
 #include <vgi/log.h>
 
 #include "virgl-egl.h"
+#include "../idmap.h"
 
 /* Same layout as struct virtio_gpu_box and virglrenderer's struct virgl_box. */
 struct virgl_box {
@@ -34,10 +35,8 @@ enum {
 #define VIRGL_BIND_RENDER_TARGET_ (1u << 1)
 #define VIRGL_RESOURCE_Y_0_TOP_ (1u << 0)
 
-#define RES_BUCKETS 1024u
-
 struct res {
-	struct res *next;
+	struct vgi_idmap_node node;	/* v->res, by id */
 	uint32_t id;
 	uint32_t target, format, width, height, depth, array_size, last_level;
 	uint64_t charge;
@@ -83,7 +82,7 @@ struct vgi_virgl {
 	struct vgi_egl egl;
 	struct virgl_renderer_callbacks cbs;
 	bool renderer_up;
-	struct res *res[RES_BUCKETS];
+	struct vgi_idmap res;	/* struct res by id (keyed hash, idmap.h) */
 	unsigned nres;
 	struct ctx *ctxs;
 	unsigned nctx;
@@ -199,7 +198,12 @@ struct vgi_virgl *vgi_virgl_new(const struct vgi_virgl_config *cfg)
 	v->cfg = *cfg;
 	v->fences_tail = &v->fences;
 	v->next_seq = 1;
+	if (vgi_idmap_init(&v->res)) {
+		free(v);
+		return NULL;
+	}
 	if (vgi_egl_init(&v->egl, cfg->render_node) < 0) {
+		vgi_idmap_fini(&v->res);
 		free(v);
 		return NULL;
 	}
@@ -216,6 +220,7 @@ struct vgi_virgl *vgi_virgl_new(const struct vgi_virgl_config *cfg)
 	if (ret) {
 		vgi_error("virgl: virgl_renderer_init failed (%d)", ret);
 		vgi_egl_finish(&v->egl);
+		vgi_idmap_fini(&v->res);
 		free(v);
 		return NULL;
 	}
@@ -237,9 +242,10 @@ void vgi_virgl_free(struct vgi_virgl *v)
 {
 	if (!v)
 		return;
-	for (unsigned b = 0; b < RES_BUCKETS; b++)
-		while (v->res[b])
-			res_destroy(v, v->res[b]);
+	struct vgi_idmap_node *n;
+	uint32_t b = 0;
+	while ((n = vgi_idmap_next(&v->res, &b, NULL)))
+		res_destroy(v, (struct res *)n);
 	while (v->ctxs) {
 		struct ctx *c = v->ctxs;
 		v->ctxs = c->next;
@@ -249,6 +255,7 @@ void vgi_virgl_free(struct vgi_virgl *v)
 		virgl_renderer_cleanup(v);
 	drop_fences(v);
 	vgi_egl_finish(&v->egl);
+	vgi_idmap_fini(&v->res);
 	if (instance == v)
 		instance = NULL;
 	free(v);
@@ -434,10 +441,8 @@ unsigned vgi_virgl_ctx_count(const struct vgi_virgl *v)
 
 static struct res *res_find(const struct vgi_virgl *v, uint32_t id)
 {
-	for (struct res *r = v->res[id % RES_BUCKETS]; r; r = r->next)
-		if (r->id == id)
-			return r;
-	return NULL;
+	/* node is the first member */
+	return (struct res *)vgi_idmap_find(&v->res, id);
 }
 
 static uint32_t ctx_res_check(struct vgi_virgl *v, const char *what, uint32_t ctx_id, uint32_t res_id)
@@ -505,6 +510,11 @@ bool vgi_virgl_has_resource(const struct vgi_virgl *v, uint32_t res_id)
 unsigned vgi_virgl_resource_count(const struct vgi_virgl *v)
 {
 	return v->nres;
+}
+
+unsigned vgi_virgl_resource_probes(const struct vgi_virgl *v, uint32_t res_id)
+{
+	return vgi_idmap_probes(&v->res, res_id);
 }
 
 /* Bytes per pixel of the usual virgl formats; 0 when not in this table. */
@@ -730,8 +740,8 @@ static uint32_t res_insert(struct vgi_virgl *v, struct virgl_renderer_resource_c
 	r->last_level = a->last_level;
 	r->charge = bytes;
 	r->export_fd = -1;
-	r->next = v->res[r->id % RES_BUCKETS];
-	v->res[r->id % RES_BUCKETS] = r;
+	r->node.id = r->id;
+	vgi_idmap_insert(&v->res, &r->node);
 	v->nres++;
 	return VIRTIO_GPU_RESP_OK_NODATA;
 }
@@ -806,8 +816,8 @@ uint32_t vgi_virgl_resource_create_blob(struct vgi_virgl *v, uint32_t res_id, ui
 	r->charge = pr ? pr->charge : charge;
 	free(pr);
 	r->export_fd = -1;
-	r->next = v->res[r->id % RES_BUCKETS];
-	v->res[r->id % RES_BUCKETS] = r;
+	r->node.id = r->id;
+	vgi_idmap_insert(&v->res, &r->node);
 	v->nres++;
 	return VIRTIO_GPU_RESP_OK_NODATA;
 }
@@ -857,12 +867,7 @@ static void res_detach(struct res *r)
 
 static void res_destroy(struct vgi_virgl *v, struct res *r)
 {
-	for (struct res **pp = &v->res[r->id % RES_BUCKETS]; *pp; pp = &(*pp)->next) {
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
-	}
+	vgi_idmap_remove(&v->res, &r->node);
 	res_detach(r);
 	if (r->mapped)
 		virgl_renderer_resource_unmap(r->id);
