@@ -242,6 +242,61 @@ static uint32_t submit(struct fx *f, uint32_t ctx, const uint32_t *cs, uint32_t 
 	return wait_used(f, h, r, 24);
 }
 
+/*
+ * Fence ids that go backwards on one timeline (100, then 5, repeats):
+ * the guest's ids are only echoed; a ring retires in the order its
+ * commands came, so every held command is answered, with its own id.
+ * Waits on the device's fd (deadline: 50 quiet polls of 200 ms).
+ */
+static void test_fence_ids_backwards(void **state)
+{
+	struct fx *f = *state;
+	static const uint64_t ids[] = { 100, 5, 100, 3, 1000, 2, 0, 7 };
+	enum { N = sizeof(ids) / sizeof(ids[0]) };
+	int head[2 * N];
+	uint64_t rgpa[2 * N];
+	bool done[2 * N] = { false };
+	unsigned got = 0;
+	struct virtio_gpu_ctx_create cc = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_CREATE, .ctx_id = 1 }, .nlen = 1 };
+	assert_int_equal(nodata(f, &cc, sizeof(cc)), VIRTIO_GPU_RESP_OK_NODATA);
+	/* per-context ring 0 (CONTEXT_INIT), then the global timeline */
+	for (unsigned i = 0; i < 2 * N; i++) {
+		uint32_t flags = VIRTIO_GPU_FLAG_FENCE | (i < N ? VIRTIO_GPU_FLAG_INFO_RING_IDX : 0);
+		static const uint32_t none[1];
+		submit(f, 1, none, 0, flags, ids[i % N], 0, false, &head[i], &rgpa[i]);
+	}
+	for (int quiet = 0; got < 2 * N && quiet < 50;) {
+		uint32_t h, len;
+		if (tg_queue_get_used(f->ctrl, &h, &len)) {
+			unsigned i = 0;
+			while (i < 2 * N && (head[i] != (int)h || done[i]))
+				i++;
+			assert_true(i < 2 * N);
+			const struct virtio_gpu_ctrl_hdr *rh = tg_host(f->g, rgpa[i]);
+			assert_int_equal(len, 24);
+			assert_int_equal(rh->type, VIRTIO_GPU_RESP_OK_NODATA);
+			assert_int_equal(rh->fence_id, ids[i % N]);
+			assert_int_equal(!!(rh->flags & VIRTIO_GPU_FLAG_INFO_RING_IDX), i < N);
+			done[i] = true;
+			got++;
+			quiet = 0;
+			continue;
+		}
+		struct pollfd p = { .fd = vgi_gpu_get_fd(f->gpu), .events = POLLIN };
+		if (poll(&p, 1, 200) > 0)
+			vgi_gpu_dispatch(f->gpu);
+		else
+			quiet++;
+	}
+	if (got < 2 * N) {
+		for (unsigned i = 0; i < 2 * N; i++)
+			if (!done[i])
+				printf("held for good: %s fence %llu\n", i < N ? "ring 0" : "global",
+				       (unsigned long long)ids[i % N]);
+	}
+	assert_int_equal(got, 2 * N);
+}
+
 static void test_capsets(void **state)
 {
 	struct fx *f = *state;
@@ -972,6 +1027,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_capsets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_render_fence_scanout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fence_ids_backwards, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_2d_on_virgl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_blob_on_virgl, setup_blob, teardown),
 		cmocka_unit_test_setup_teardown(test_host_blob_map, setup_blob, teardown),

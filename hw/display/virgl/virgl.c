@@ -68,10 +68,17 @@ struct ctx {
 	unsigned npipes;
 };
 
+/*
+ * A fence virglrenderer knows by our own sequence number, never by the
+ * guest's fence_id: a timeline retires in the order its commands came
+ * (virglrenderer reports the newest fence done on it), and guest ids that
+ * go backwards (100, then 5) would otherwise leave the older command held
+ * for good. The guest's id is only echoed.
+ */
 struct fence {
 	struct fence *next;
 	bool per_ctx;
-	uint32_t seq;		/* our ctx0 sequence number (global timeline) */
+	uint64_t seq;		/* ctx0 (global): 32-bit, wraps; per context: 64-bit, never wraps */
 	uint32_t ctx_id, ring_idx;
 	uint64_t fence_id;	/* the guest's */
 	void *data;
@@ -88,7 +95,8 @@ struct vgi_virgl {
 	unsigned nctx;
 	struct fence *fences, **fences_tail;
 	unsigned nfences;
-	uint32_t next_seq;
+	uint32_t next_seq;	/* global timeline */
+	uint64_t next_ctx_seq;	/* per-context timelines */
 	uint32_t num_capsets;
 };
 
@@ -106,9 +114,9 @@ static void fences_retire(struct vgi_virgl *v, bool per_ctx, uint32_t ctx_id, ui
 		bool match;
 		if (per_ctx)
 			match = f->per_ctx && f->ctx_id == ctx_id && f->ring_idx == ring_idx &&
-				(all || f->fence_id <= upto);
+				(all || f->seq <= upto);
 		else
-			match = !f->per_ctx && (int32_t)((uint32_t)upto - f->seq) >= 0;
+			match = !f->per_ctx && (int32_t)((uint32_t)upto - (uint32_t)f->seq) >= 0;
 		if (!match) {
 			pp = &f->next;
 			continue;
@@ -198,6 +206,7 @@ struct vgi_virgl *vgi_virgl_new(const struct vgi_virgl_config *cfg)
 	v->cfg = *cfg;
 	v->fences_tail = &v->fences;
 	v->next_seq = 1;
+	v->next_ctx_seq = 1;
 	if (vgi_idmap_init(&v->res)) {
 		free(v);
 		return NULL;
@@ -1047,11 +1056,12 @@ uint32_t vgi_virgl_create_fence(struct vgi_virgl *v, uint32_t ctx_id, bool per_c
 	f->data = data;
 	int ret;
 	if (per_ctx) {
+		f->seq = v->next_ctx_seq++;
 		ret = virgl_renderer_context_create_fence(ctx_id, VIRGL_RENDERER_FENCE_FLAG_MERGEABLE,
-							  ring_idx, fence_id);
+							  ring_idx, f->seq);
 	} else {
 		f->seq = v->next_seq++;
-		ret = virgl_renderer_create_fence((int)f->seq, ctx_id);
+		ret = virgl_renderer_create_fence((int)(uint32_t)f->seq, ctx_id);
 	}
 	if (ret) {
 		vgi_warn("virgl: fence %llu on context %u ring %u: virglrenderer error %d",
