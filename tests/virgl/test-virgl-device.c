@@ -297,6 +297,52 @@ static void test_fence_ids_backwards(void **state)
 	assert_int_equal(got, 2 * N);
 }
 
+/* A buffer of w bytes (R8_UNORM, as Mesa makes them). */
+static uint32_t create_buffer(struct fx *f, uint32_t id, uint32_t w)
+{
+	struct virtio_gpu_resource_create_3d c = {
+		.hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_3D, .resource_id = id, .target = 0, .format = 64,
+		.width = w, .height = 1, .depth = 1, .array_size = 1,
+	};
+	return nodata(f, &c, sizeof(c));
+}
+
+/*
+ * virglrenderer made the resource, then vgi's own bookkeeping for it
+ * failed (its state struct is over the host-memory cap by a byte): the
+ * resource must go from virglrenderer too. Seen by making the same id
+ * again once there is room (virgl's table would still hold it), and by
+ * LeakSanitizer in the ASan build.
+ */
+static void test_create_fails_after_virgl(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t max = 8u << 20;	/* setup_cfg's cap */
+	uint64_t used0 = vgi_gpu_hostmem_used(f->gpu);
+	/* what a 4-byte buffer costs in all: core entry, 4 bytes, renderer state */
+	assert_int_equal(create_buffer(f, 1, 4), VIRTIO_GPU_RESP_OK_NODATA);
+	uint64_t d = vgi_gpu_hostmem_used(f->gpu) - used0;
+	/* a buffer of x bytes costs x + d - 4: leave d - 1 */
+	uint64_t room = max - vgi_gpu_hostmem_used(f->gpu);
+	uint64_t x = room - 2 * d + 5;
+	assert_int_equal(create_buffer(f, 2, (uint32_t)x), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(max - vgi_gpu_hostmem_used(f->gpu), d - 1);
+	uint64_t before = vgi_gpu_hostmem_used(f->gpu);
+	assert_int_equal(create_buffer(f, 3, 4), VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), before);
+	assert_int_equal(vgi_gpu_resource_count(f->gpu), 2);
+	/* room again: the same id is new to virglrenderer too */
+	struct virtio_gpu_resource_unref u = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNREF, .resource_id = 2 };
+	assert_int_equal(nodata(f, &u, sizeof(u)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(create_buffer(f, 3, 4), VIRTIO_GPU_RESP_OK_NODATA);
+	u.resource_id = 3;
+	assert_int_equal(nodata(f, &u, sizeof(u)), VIRTIO_GPU_RESP_OK_NODATA);
+	u.resource_id = 1;
+	assert_int_equal(nodata(f, &u, sizeof(u)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(vgi_gpu_resource_count(f->gpu), 0);
+	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), used0);
+}
+
 static void test_capsets(void **state)
 {
 	struct fx *f = *state;
@@ -1028,6 +1074,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_capsets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_render_fence_scanout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fence_ids_backwards, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_fails_after_virgl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_2d_on_virgl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_blob_on_virgl, setup_blob, teardown),
 		cmocka_unit_test_setup_teardown(test_host_blob_map, setup_blob, teardown),

@@ -165,11 +165,25 @@ static struct vres *vres_of(struct vgi_gpu_resource *res)
 	return res->priv;
 }
 
-static uint32_t vres_attach(struct vgi_gpu_resource *res)
+/*
+ * Our state of a resource virglrenderer just made (charged; released with
+ * the resource). When it fails, the resource goes from virglrenderer too:
+ * with res->priv unset, resource_destroy would not know it is there.
+ */
+static uint32_t vres_attach(struct vrenderer *vr, struct vgi_gpu_resource *res)
 {
-	struct vres *vs = calloc(1, sizeof(*vs));
-	if (!vs)
+	struct vres *vs = NULL;
+	if (vgi_gpu_hostmem_charge(vr->base.gpu, sizeof(*vs))) {
+		vs = calloc(1, sizeof(*vs));
+		if (!vs)
+			vgi_gpu_hostmem_release(vr->base.gpu, sizeof(*vs));
+	}
+	if (!vs) {
+		vgi_warn("virgl: resource %u: no room for its state", res->id);
+		vgi_virgl_resource_unref(vr->v, res->id);
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	}
+	res->hostmem += sizeof(*vs);
 	vs->stale = true;
 	res->priv = vs;
 	return 0;
@@ -194,7 +208,7 @@ static void cmd_create_3d(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 	res->fourcc = c.target == 2 ? vgi_format_from_virtio_gpu(c.format) : 0;
 	err = vgi_virgl_resource_create_3d(vr->v, &c);
 	if (err == VIRTIO_GPU_RESP_OK_NODATA)
-		err = vres_attach(res);
+		err = vres_attach(vr, res);
 	else
 		err = err ? err : VIRTIO_GPU_RESP_ERR_UNSPEC;
 	if (err) {
@@ -503,7 +517,7 @@ static uint32_t vr_resource_create_2d(struct vgi_gpu_renderer *r, struct vgi_gpu
 						    res->height);
 	if (err != VIRTIO_GPU_RESP_OK_NODATA)
 		return err ? err : VIRTIO_GPU_RESP_ERR_UNSPEC;
-	return vres_attach(res);
+	return vres_attach(to_vr(r), res);
 }
 
 static void vr_resource_destroy(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res)
@@ -609,7 +623,7 @@ static uint32_t vr_resource_create_blob(struct vgi_gpu_renderer *r, struct vgi_g
 						      res->blob_size);
 	if (err != VIRTIO_GPU_RESP_OK_NODATA)
 		return err ? err : VIRTIO_GPU_RESP_ERR_UNSPEC;
-	return vres_attach(res);
+	return vres_attach(to_vr(r), res);
 }
 
 static uint32_t vr_blob_map(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, void **ptr, uint64_t *size,
