@@ -69,6 +69,7 @@ struct vgi_gpu {
 	uint32_t max_resources;
 	uint64_t hostmem;
 	struct vgi_gpu_cmd *held;	/* fenced commands the renderer keeps */
+	uint64_t cmd_bytes_read;	/* of control commands, from guest memory (tests) */
 	/* host-visible blobs: the embedder's region and mapper, and what is mapped in it */
 	uint64_t region_size;
 	struct vgi_gpu_blob_mapper mapper;	/* map == NULL: none */
@@ -128,6 +129,11 @@ uint64_t vgi_gpu_hostmem_used(const struct vgi_gpu *gpu)
 unsigned vgi_gpu_resource_count(const struct vgi_gpu *gpu)
 {
 	return gpu->resources.count;
+}
+
+uint64_t vgi_gpu_cmd_bytes_read(const struct vgi_gpu *gpu)
+{
+	return gpu->cmd_bytes_read;
 }
 
 unsigned vgi_gpu_resource_probes(const struct vgi_gpu *gpu, uint32_t id)
@@ -717,16 +723,99 @@ static uint32_t backing_map(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
 
 /* ---------------------------------------------------------------- responses */
 
+/* The one place control commands are read from guest memory. */
+static size_t chain_read(struct vgi_gpu_cmd *cmd, uint64_t offset, void *buf, size_t len)
+{
+	size_t got = vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, offset, buf, len);
+
+	cmd->gpu->cmd_bytes_read += got;
+	return got;
+}
+
+/* Bytes of the command struct of a type (the header alone for types nobody knows). */
+static size_t cmd_struct_size(uint32_t type)
+{
+	switch (type) {
+	case VIRTIO_GPU_CMD_RESOURCE_CREATE_2D: return sizeof(struct virtio_gpu_resource_create_2d);
+	case VIRTIO_GPU_CMD_RESOURCE_UNREF: return sizeof(struct virtio_gpu_resource_unref);
+	case VIRTIO_GPU_CMD_SET_SCANOUT: return sizeof(struct virtio_gpu_set_scanout);
+	case VIRTIO_GPU_CMD_RESOURCE_FLUSH: return sizeof(struct virtio_gpu_resource_flush);
+	case VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D: return sizeof(struct virtio_gpu_transfer_to_host_2d);
+	case VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING: return sizeof(struct virtio_gpu_resource_attach_backing);
+	case VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING: return sizeof(struct virtio_gpu_resource_detach_backing);
+	case VIRTIO_GPU_CMD_GET_CAPSET_INFO: return sizeof(struct virtio_gpu_get_capset_info);
+	case VIRTIO_GPU_CMD_GET_CAPSET: return sizeof(struct virtio_gpu_get_capset);
+	case VIRTIO_GPU_CMD_GET_EDID: return sizeof(struct virtio_gpu_cmd_get_edid);
+	case VIRTIO_GPU_CMD_RESOURCE_ASSIGN_UUID: return sizeof(struct virtio_gpu_resource_assign_uuid);
+	case VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB: return sizeof(struct virtio_gpu_resource_create_blob);
+	case VIRTIO_GPU_CMD_SET_SCANOUT_BLOB: return sizeof(struct virtio_gpu_set_scanout_blob);
+	case VIRTIO_GPU_CMD_CTX_CREATE: return sizeof(struct virtio_gpu_ctx_create);
+	case VIRTIO_GPU_CMD_CTX_DESTROY: return sizeof(struct virtio_gpu_ctx_destroy);
+	case VIRTIO_GPU_CMD_CTX_ATTACH_RESOURCE:
+	case VIRTIO_GPU_CMD_CTX_DETACH_RESOURCE: return sizeof(struct virtio_gpu_ctx_resource);
+	case VIRTIO_GPU_CMD_RESOURCE_CREATE_3D: return sizeof(struct virtio_gpu_resource_create_3d);
+	case VIRTIO_GPU_CMD_TRANSFER_TO_HOST_3D:
+	case VIRTIO_GPU_CMD_TRANSFER_FROM_HOST_3D: return sizeof(struct virtio_gpu_transfer_host_3d);
+	case VIRTIO_GPU_CMD_SUBMIT_3D: return sizeof(struct virtio_gpu_cmd_submit);
+	case VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB: return sizeof(struct virtio_gpu_resource_map_blob);
+	case VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB: return sizeof(struct virtio_gpu_resource_unmap_blob);
+	default: return sizeof(struct virtio_gpu_ctrl_hdr);	/* GET_DISPLAY_INFO, unknown */
+	}
+}
+
+_Static_assert(sizeof(struct virtio_gpu_ctx_create) <= VGI_GPU_CMD_MAX &&
+		       sizeof(struct virtio_gpu_set_scanout_blob) <= VGI_GPU_CMD_MAX &&
+		       sizeof(struct virtio_gpu_resource_create_3d) <= VGI_GPU_CMD_MAX &&
+		       sizeof(struct virtio_gpu_transfer_host_3d) <= VGI_GPU_CMD_MAX &&
+		       sizeof(struct virtio_gpu_resource_create_blob) <= VGI_GPU_CMD_MAX,
+	       "VGI_GPU_CMD_MAX holds every command struct");
+
+/*
+ * The command struct, out of guest memory once: the header (its type
+ * says how long the body is), then only the body. false: not even a header.
+ */
+static bool cmd_fetch(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	size_t want;
+
+	cmd->gpu = gpu;
+	cmd->out_size = vgi_iov_size(cmd->elem->out_sg, cmd->elem->out_num);
+	cmd->len = (uint32_t)chain_read(cmd, 0, cmd->data, sizeof(cmd->hdr));
+	if (cmd->len != sizeof(cmd->hdr)) {
+		memset(&cmd->hdr, 0, sizeof(cmd->hdr));
+		return false;
+	}
+	memcpy(&cmd->hdr, cmd->data, sizeof(cmd->hdr));
+	want = cmd_struct_size(cmd->hdr.type);
+	cmd->len += (uint32_t)chain_read(cmd, sizeof(cmd->hdr), cmd->data + sizeof(cmd->hdr),
+					 want - sizeof(cmd->hdr));
+	return true;
+}
+
+bool vgi_gpu_cmd_peek(const struct vgi_gpu_cmd *cmd, void *buf, size_t len)
+{
+	if (len > cmd->len)
+		return false;
+	memcpy(buf, cmd->data, len);
+	return true;
+}
+
 bool vgi_gpu_cmd_read(struct vgi_gpu_cmd *cmd, void *buf, size_t len)
 {
-	size_t got = vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, buf, len);
-
-	if (got != len) {
-		vgi_warn("virtio-gpu: command 0x%x too short: %zu bytes, need %zu", cmd->hdr.type, got, len);
+	if (!vgi_gpu_cmd_peek(cmd, buf, len)) {
+		vgi_warn("virtio-gpu: command 0x%x too short: %u bytes, need %zu", cmd->hdr.type, cmd->len, len);
 		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
 		return false;
 	}
 	return true;
+}
+
+bool vgi_gpu_cmd_read_tail(struct vgi_gpu_cmd *cmd, uint64_t offset, void *buf, size_t len)
+{
+	/* the struct's bytes come from the copy only */
+	if (offset < cmd_struct_size(cmd->hdr.type) || offset > cmd->out_size || len > cmd->out_size - offset)
+		return false;
+	return chain_read(cmd, offset, buf, len) == len;
 }
 
 void vgi_gpu_cmd_respond(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd, struct virtio_gpu_ctrl_hdr *resp,
@@ -1036,7 +1125,7 @@ static uint32_t backing_attach(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd, str
 		goto fail;
 	}
 	res->nentries = nr_entries;
-	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, cmd_len, res->entries, esize) != esize) {
+	if (!vgi_gpu_cmd_read_tail(cmd, cmd_len, res->entries, esize)) {
 		vgi_warn("virtio-gpu: %s %u: %u entries announced, fewer sent", what, res->id, nr_entries);
 		err = VIRTIO_GPU_RESP_ERR_UNSPEC;
 		goto fail;
@@ -1427,10 +1516,8 @@ static void process_cmd(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 {
 	struct vgi_gpu_renderer *r = gpu->renderer;
 
-	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, &cmd->hdr, sizeof(cmd->hdr)) !=
-	    sizeof(cmd->hdr)) {
+	if (!cmd_fetch(gpu, cmd)) {
 		vgi_warn("virtio-gpu: control command shorter than its header");
-		memset(&cmd->hdr, 0, sizeof(cmd->hdr));
 		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
 		return;
 	}

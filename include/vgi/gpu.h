@@ -85,6 +85,8 @@ uint64_t vgi_gpu_hostmem_used(const struct vgi_gpu *gpu);
 unsigned vgi_gpu_resource_count(const struct vgi_gpu *gpu);
 /* Tests: resource-table entries a lookup of id looks at (its chain position, or chain length if absent). */
 unsigned vgi_gpu_resource_probes(const struct vgi_gpu *gpu, uint32_t id);
+/* Tests: bytes of control commands read from guest memory so far (all reads, counted). */
+uint64_t vgi_gpu_cmd_bytes_read(const struct vgi_gpu *gpu);
 
 /* For the 3D path: an fd to poll (virglrenderer fences), -1 if none; dispatch when readable. */
 int vgi_gpu_get_fd(struct vgi_gpu *gpu);

@@ -1184,6 +1184,66 @@ static void test_short_and_odd_chains(void **state)
 	assert_empty(f);
 }
 
+/* Bytes the device read from guest memory for one command (its chain: cmd, then data). */
+static uint64_t bytes_read(struct fx *f, void *cmd, size_t len, const void *data, size_t dlen, uint32_t want)
+{
+	uint64_t before = vgi_gpu_cmd_bytes_read(f->gpu);
+
+	assert_int_equal(gg_cmd(f->gg, cmd, len, data, dlen, NULL, 24), want);
+	return vgi_gpu_cmd_bytes_read(f->gpu) - before;
+}
+
+/*
+ * Each command is read from guest memory once: its header and body in one
+ * pass (the header first, to know the body's size, then only the rest),
+ * its variable tail (mem entries) once, and nothing past what it needs.
+ * Counted at the one place the device reads commands from guest memory;
+ * a second fetch of any byte (a re-read after validation) shows up as more
+ * bytes than the command has.
+ */
+static void test_commands_read_once(void **state)
+{
+	struct fx *f = *state;
+	uint8_t junk[100];
+	struct virtio_gpu_ctrl_hdr h = { .type = VIRTIO_GPU_CMD_GET_DISPLAY_INFO };
+	struct virtio_gpu_resource_create_2d c = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, .resource_id = 1,
+						   .format = VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, .width = 64,
+						   .height = 64 };
+	struct virtio_gpu_resource_attach_backing ab = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING,
+							 .resource_id = 1, .nr_entries = 4 };
+	struct virtio_gpu_mem_entry ents[4];
+	struct virtio_gpu_set_scanout ss = { .hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT, .r = { 0, 0, 64, 64 },
+					     .resource_id = 1 };
+	struct virtio_gpu_transfer_to_host_2d t = { .hdr.type = VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D,
+						    .r = { 0, 0, 64, 64 }, .resource_id = 1 };
+	struct virtio_gpu_resource_flush fl = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_FLUSH, .r = { 0, 0, 64, 64 },
+						.resource_id = 1 };
+	struct virtio_gpu_resource_unref u = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNREF, .resource_id = 1 };
+	struct virtio_gpu_ctrl_hdr bad = { .type = 0x1234 };
+
+	memset(junk, 0x5a, sizeof(junk));
+	for (unsigned i = 0; i < 4; i++) {
+		ents[i].addr = tg_alloc_page(f->g);
+		ents[i].length = TG_PAGE_SIZE;	/* 64x64x4: 4 pages */
+		ents[i].padding = 0;
+	}
+	assert_int_equal(bytes_read(f, &h, sizeof(h), NULL, 0, 0), sizeof(h));	/* response too small: still read */
+	assert_int_equal(bytes_read(f, &c, sizeof(c), junk, sizeof(junk), OK), sizeof(c));	/* junk after: unread */
+	assert_int_equal(bytes_read(f, &ab, sizeof(ab), ents, sizeof(ents), OK), sizeof(ab) + sizeof(ents));
+	assert_int_equal(bytes_read(f, &ss, sizeof(ss), NULL, 0, OK), sizeof(ss));
+	assert_int_equal(bytes_read(f, &t, sizeof(t), NULL, 0, OK), sizeof(t));
+	assert_int_equal(bytes_read(f, &fl, sizeof(fl), NULL, 0, OK), sizeof(fl));
+	ss.resource_id = 0;
+	assert_int_equal(bytes_read(f, &ss, sizeof(ss), NULL, 0, OK), sizeof(ss));
+	assert_int_equal(bytes_read(f, &u, sizeof(u), junk, sizeof(junk), OK), sizeof(u));
+	/* unknown: its header only; short: what there is */
+	assert_int_equal(bytes_read(f, &bad, sizeof(bad), junk, sizeof(junk), VIRTIO_GPU_RESP_ERR_UNSPEC), sizeof(bad));
+	assert_int_equal(bytes_read(f, &c, sizeof(c) - 4, NULL, 0, VIRTIO_GPU_RESP_ERR_UNSPEC), sizeof(c) - 4);
+	for (unsigned i = 0; i < 4; i++)
+		tg_free_page(f->g, ents[i].addr);
+	assert_empty(f);
+}
+
 /* A sink that kicks the queue from inside update(): served after, never nested. */
 static void test_reentrant_kick(void **state)
 {
@@ -1575,6 +1635,7 @@ int main(void)
 		T(test_create_errors),
 		T(test_many_resources),
 		T(test_colliding_ids),
+		T(test_commands_read_once),
 		cmocka_unit_test(test_resource_cap),
 		T(test_set_scanout_errors),
 		T(test_two_scanouts),

@@ -343,6 +343,48 @@ static void test_create_fails_after_virgl(void **state)
 	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), used0);
 }
 
+/* Bytes the device read from guest memory for one command. */
+static uint64_t bytes_read(struct fx *f, void *c, size_t len, const void *data, size_t dlen, uint32_t want)
+{
+	uint64_t before = vgi_gpu_cmd_bytes_read(f->gpu);
+	assert_int_equal(cmd(f, c, len, data, dlen, sizeof(struct virtio_gpu_ctrl_hdr)), want);
+	return vgi_gpu_cmd_bytes_read(f->gpu) - before;
+}
+
+/*
+ * With the virgl renderer in front of the core: its peeks at core
+ * commands (flush, scanout) and its own commands use the core's one copy;
+ * a SUBMIT_3D stream is read once. Counted where the device reads guest
+ * memory: any second fetch shows up as more bytes than the command has.
+ */
+static void test_commands_read_once(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_gpu_ctx_create cc = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_CREATE, .ctx_id = 1 }, .nlen = 1 };
+	assert_int_equal(bytes_read(f, &cc, sizeof(cc), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(cc));
+	create_rt(f, 10, 1);
+	struct virtio_gpu_set_scanout ss = { .hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT, .r = { 0, 0, W, H },
+					     .resource_id = 10 };
+	assert_int_equal(bytes_read(f, &ss, sizeof(ss), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(ss));
+	struct virtio_gpu_resource_flush fl = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_FLUSH, .r = { 0, 0, W, H },
+						.resource_id = 10 };
+	assert_int_equal(bytes_read(f, &fl, sizeof(fl), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(fl));
+	uint32_t stream[64] = { 0 };
+	struct virtio_gpu_cmd_submit sb = { .hdr = { .type = VIRTIO_GPU_CMD_SUBMIT_3D, .ctx_id = 1 },
+					    .size = sizeof(stream) };
+	assert_int_equal(bytes_read(f, &sb, sizeof(sb), stream, sizeof(stream), VIRTIO_GPU_RESP_OK_NODATA),
+			 sizeof(sb) + sizeof(stream));
+	struct virtio_gpu_transfer_host_3d t = { .hdr.type = VIRTIO_GPU_CMD_TRANSFER_TO_HOST_3D,
+						 .box = { 0, 0, 0, W, H, 1 }, .resource_id = 10 };
+	assert_int_equal(bytes_read(f, &t, sizeof(t), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(t));
+	ss.resource_id = 0;
+	assert_int_equal(bytes_read(f, &ss, sizeof(ss), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(ss));
+	struct virtio_gpu_resource_unref u = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNREF, .resource_id = 10 };
+	assert_int_equal(bytes_read(f, &u, sizeof(u), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(u));
+	struct virtio_gpu_ctx_destroy cd = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_DESTROY, .ctx_id = 1 } };
+	assert_int_equal(bytes_read(f, &cd, sizeof(cd), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(cd));
+}
+
 static void test_capsets(void **state)
 {
 	struct fx *f = *state;
@@ -1075,6 +1117,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_render_fence_scanout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fence_ids_backwards, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_fails_after_virgl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commands_read_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_2d_on_virgl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_blob_on_virgl, setup_blob, teardown),
 		cmocka_unit_test_setup_teardown(test_host_blob_map, setup_blob, teardown),

@@ -252,9 +252,9 @@ static void cmd_submit(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
 		return;
 	/* bounded before anything is allocated, and against what the guest really sent */
-	size_t have = vgi_iov_size(cmd->elem->out_sg, cmd->elem->out_num);
-	if (c.size > VGI_VIRGL_MAX_SUBMIT || c.size % 4 || have < sizeof(c) || have - sizeof(c) < c.size) {
-		vgi_warn("virgl: SUBMIT_3D of %u bytes (%zu sent, limit %u)", c.size, have - sizeof(c),
+	uint64_t have = cmd->out_size - sizeof(c);	/* >= 0: the struct was there */
+	if (c.size > VGI_VIRGL_MAX_SUBMIT || c.size % 4 || have < c.size) {
+		vgi_warn("virgl: SUBMIT_3D of %u bytes (%llu sent, limit %u)", c.size, (unsigned long long)have,
 			 VGI_VIRGL_MAX_SUBMIT);
 		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 		return;
@@ -271,8 +271,11 @@ static void cmd_submit(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 		vr->submit_buf = b;
 		vr->submit_cap = cap;
 	}
-	/* a copy: the guest may change its buffer while virglrenderer decodes */
-	vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, sizeof(c), vr->submit_buf, c.size);
+	/* a copy, read once: the guest may change its buffer while virglrenderer decodes */
+	if (c.size && !vgi_gpu_cmd_read_tail(cmd, sizeof(c), vr->submit_buf, c.size)) {
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
 	uint64_t t1 = vr->stats ? now_ns() : 0;
 	vr->gen++;
 	uint32_t err = vgi_virgl_submit(vr->v, c.hdr.ctx_id, vr->submit_buf, c.size);
@@ -385,7 +388,7 @@ static void flush_defer(struct vrenderer *vr, struct vgi_gpu_cmd *cmd, struct vg
 static void peek_flush(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 {
 	struct virtio_gpu_resource_flush c;
-	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, &c, sizeof(c)) != sizeof(c))
+	if (!vgi_gpu_cmd_peek(cmd, &c, sizeof(c)))
 		return;
 	struct vgi_gpu_resource *res = vgi_gpu_resource_find(vr->base.gpu, c.resource_id);
 	if (!res || !res->priv)
@@ -414,8 +417,7 @@ static void peek_flush(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 static void peek_set_scanout(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 {
 	struct virtio_gpu_set_scanout c;
-	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, &c, sizeof(c)) != sizeof(c) ||
-	    c.scanout_id >= VGI_MAX_SCANOUTS)
+	if (!vgi_gpu_cmd_peek(cmd, &c, sizeof(c)) || c.scanout_id >= VGI_MAX_SCANOUTS)
 		return;
 	struct vgi_gpu_resource *res = vgi_gpu_resource_find(vr->base.gpu, c.resource_id);
 	if (!res || !res->priv) {
