@@ -18,7 +18,12 @@
  * VGI_GPU_VIRGL_RENDERER, and vgi_gpu_new() then uses it for cfg->virgl.
  *
  * How a control command flows:
- *   1. The core pops the chain and reads the header (short: ERR_UNSPEC).
+ *   1. The core pops the chain and copies the command struct out of guest
+ *      memory once: the header, then the body its type has (short:
+ *      ERR_UNSPEC). Everybody decodes that copy, never the chain: what was
+ *      checked is what is used, whatever the guest writes meanwhile.
+ *      Variable tails (mem entries, a SUBMIT_3D stream) are read once, by
+ *      whoever uses them, with vgi_gpu_cmd_read_tail().
  *   2. ops->process_cmd (if set) sees the command FIRST. It returns false
  *      for "not mine" and the core decodes it; true when it handled the
  *      command: it either answered with vgi_gpu_cmd_respond(), or set
@@ -27,7 +32,8 @@
  *      RESOURCE_CREATE_3D, TRANSFER_*_3D, GET_CAPSET_INFO, GET_CAPSET;
  *      it may also take over core commands (SET_SCANOUT of a GL
  *      resource). Use vgi_gpu_cmd_read() to read the command struct
- *      (it checks the size), vgi_gpu_resource_*() for the shared table and
+ *      (it checks the size; vgi_gpu_cmd_peek() for a look without an
+ *      error), vgi_gpu_resource_*() for the shared table and
  *      vgi_gpu_hostmem_charge() for every allocation the guest causes.
  *   3. Commands the core decodes (GET_DISPLAY_INFO, GET_EDID,
  *      RESOURCE_CREATE_2D, RESOURCE_UNREF, SET_SCANOUT, RESOURCE_FLUSH,
@@ -87,14 +93,23 @@
 #include <vgi/display.h>
 #include <vgi/virtqueue.h>
 
+#include "idmap.h"
+
 struct vgi_gpu;
 struct vgi_gpu_config;
 struct vgi_gpu_renderer;
 
+/* The largest command struct (CTX_CREATE, SET_SCANOUT_BLOB: 96 bytes). */
+#define VGI_GPU_CMD_MAX 96
+
 /* One control command in flight. */
 struct vgi_gpu_cmd {
-	struct vgi_vq_elem *elem;
+	struct vgi_gpu *gpu;
+	struct vgi_vq_elem *elem;	/* renderers: only through vgi_gpu_cmd_read_tail() */
 	struct virtio_gpu_ctrl_hdr hdr;	/* as the guest sent it (zeroed when short) */
+	_Alignas(8) uint8_t data[VGI_GPU_CMD_MAX];	/* the command struct, read from the chain once */
+	uint32_t len;			/* bytes of it in data (fewer when the guest sent fewer) */
+	uint64_t out_size;		/* readable bytes of the chain */
 	uint32_t error;			/* VIRTIO_GPU_RESP_ERR_*, 0 if none */
 	bool finished;			/* a response was pushed */
 	struct vgi_gpu_cmd *next;	/* core's list of held (fenced) commands */
@@ -134,7 +149,7 @@ struct vgi_gpu_resource {
 	uint64_t map_offset, map_size;
 	struct vgi_gpu_resource *map_next;	/* the core's list of mapped blobs */
 	void *priv;			/* the renderer's */
-	struct vgi_gpu_resource *hnext;	/* hash chain */
+	struct vgi_idmap_node hnode;	/* the core's table (idmap.h) */
 };
 
 struct vgi_gpu_renderer_ops {
@@ -202,8 +217,15 @@ struct vgi_gpu_renderer *vgi_gpu_renderer_virgl_new(struct vgi_gpu *gpu, const s
 
 /* ---- core services for renderers (virtio-gpu.c) ---- */
 
-/* Read the whole command struct (len bytes from the start of the chain). false: short, cmd->error = ERR_UNSPEC. */
+/* The command struct (len bytes, from the core's copy). false: short, cmd->error = ERR_UNSPEC. */
 bool vgi_gpu_cmd_read(struct vgi_gpu_cmd *cmd, void *buf, size_t len);
+/* The same without an error or a log line when short (a look at a command the core decodes). */
+bool vgi_gpu_cmd_peek(const struct vgi_gpu_cmd *cmd, void *buf, size_t len);
+/*
+ * len bytes of the variable tail at offset (at or past the command struct)
+ * from guest memory, once. false if the chain has fewer (nothing used).
+ */
+bool vgi_gpu_cmd_read_tail(struct vgi_gpu_cmd *cmd, uint64_t offset, void *buf, size_t len);
 /* Answer now: resp->type set by the caller; fence fields are echoed. Marks cmd finished. */
 void vgi_gpu_cmd_respond(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd, struct virtio_gpu_ctrl_hdr *resp,
 			 size_t len);

@@ -21,10 +21,10 @@
 
 #include "vgi-config.h"
 #include "edid.h"
+#include "idmap.h"
 #include "virtio-gpu-renderer.h"
 
 #define MAX_SINKS 8
-#define RES_BUCKETS 1024
 #define MAX_BACKING_ENTRIES 16384	/* as QEMU */
 #define MAX_BACKING_SIZE (1ull << 32)	/* more than any 2D resource can use */
 #define MAX_OUTPUT_SIZE 16384
@@ -65,10 +65,11 @@ struct vgi_gpu {
 	unsigned nsinks;
 	struct gpu_output outputs[VGI_MAX_SCANOUTS];
 	struct gpu_scanout scanouts[VGI_MAX_SCANOUTS];
-	struct vgi_gpu_resource *buckets[RES_BUCKETS];
-	unsigned nresources;
+	struct vgi_idmap resources;	/* of struct vgi_gpu_resource, by id (keyed hash) */
+	uint32_t max_resources;
 	uint64_t hostmem;
 	struct vgi_gpu_cmd *held;	/* fenced commands the renderer keeps */
+	uint64_t cmd_bytes_read;	/* of control commands, from guest memory (tests) */
 	/* host-visible blobs: the embedder's region and mapper, and what is mapped in it */
 	uint64_t region_size;
 	struct vgi_gpu_blob_mapper mapper;	/* map == NULL: none */
@@ -89,6 +90,7 @@ void vgi_gpu_config_init(struct vgi_gpu_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->num_scanouts = 1;
 	cfg->max_hostmem = VGI_GPU_DEFAULT_MAX_HOSTMEM;
+	cfg->max_resources = VGI_GPU_DEFAULT_MAX_RESOURCES;
 	cfg->edid = true;
 	cfg->resource_uuid = true;
 }
@@ -126,7 +128,17 @@ uint64_t vgi_gpu_hostmem_used(const struct vgi_gpu *gpu)
 
 unsigned vgi_gpu_resource_count(const struct vgi_gpu *gpu)
 {
-	return gpu->nresources;
+	return gpu->resources.count;
+}
+
+uint64_t vgi_gpu_cmd_bytes_read(const struct vgi_gpu *gpu)
+{
+	return gpu->cmd_bytes_read;
+}
+
+unsigned vgi_gpu_resource_probes(const struct vgi_gpu *gpu, uint32_t id)
+{
+	return vgi_idmap_probes(&gpu->resources, id);
 }
 
 /* ---------------------------------------------------------------- sinks */
@@ -305,33 +317,28 @@ void vgi_gpu_resource_damage(struct vgi_gpu *gpu, struct vgi_gpu_resource *res, 
 
 /* ---------------------------------------------------------------- resources */
 
-static unsigned bucket_of(uint32_t id)
+static struct vgi_gpu_resource *res_of(struct vgi_idmap_node *n)
 {
-	return (id * 2654435761u) >> 22;	/* 10 bits */
+	return n ? (struct vgi_gpu_resource *)((char *)n - offsetof(struct vgi_gpu_resource, hnode)) : NULL;
 }
 
 struct vgi_gpu_resource *vgi_gpu_resource_find(struct vgi_gpu *gpu, uint32_t id)
 {
-	struct vgi_gpu_resource *r;
-
-	if (id == 0)
-		return NULL;
-	for (r = gpu->buckets[bucket_of(id)]; r; r = r->hnext) {
-		if (r->id == id)
-			return r;
-	}
-	return NULL;
+	return id ? res_of(vgi_idmap_find(&gpu->resources, id)) : NULL;
 }
 
 uint32_t vgi_gpu_resource_add(struct vgi_gpu *gpu, uint32_t id, struct vgi_gpu_resource **out)
 {
 	struct vgi_gpu_resource *res;
-	unsigned b = bucket_of(id);
 
 	*out = NULL;
 	if (id == 0 || vgi_gpu_resource_find(gpu, id)) {
 		vgi_warn("virtio-gpu: resource id %u is %s", id, id ? "already in use" : "not allowed");
 		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+	}
+	if (gpu->resources.count >= gpu->max_resources) {
+		vgi_warn("virtio-gpu: resource %u: %u resources already (the cap)", id, gpu->resources.count);
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
 	}
 	if (!vgi_gpu_hostmem_charge(gpu, sizeof(*res)))
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
@@ -342,9 +349,8 @@ uint32_t vgi_gpu_resource_add(struct vgi_gpu *gpu, uint32_t id, struct vgi_gpu_r
 	}
 	res->id = id;
 	res->hostmem = sizeof(*res);
-	res->hnext = gpu->buckets[b];
-	gpu->buckets[b] = res;
-	gpu->nresources++;
+	res->hnode.id = id;
+	vgi_idmap_insert(&gpu->resources, &res->hnode);
 	*out = res;
 	return 0;
 }
@@ -383,8 +389,6 @@ static void blob_unmap(struct vgi_gpu *gpu, struct vgi_gpu_resource *res);
 
 void vgi_gpu_resource_destroy(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
 {
-	struct vgi_gpu_resource **pp = &gpu->buckets[bucket_of(res->id)];
-
 	if (res->mapped)
 		blob_unmap(gpu, res);
 
@@ -398,20 +402,17 @@ void vgi_gpu_resource_destroy(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
 	if (gpu->renderer->ops->resource_destroy)
 		gpu->renderer->ops->resource_destroy(gpu->renderer, res);
 	vgi_gpu_hostmem_release(gpu, res->hostmem);
-	while (*pp && *pp != res)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = res->hnext;
-	gpu->nresources--;
+	vgi_idmap_remove(&gpu->resources, &res->hnode);
 	free(res);
 }
 
 static void destroy_all_resources(struct vgi_gpu *gpu)
 {
-	for (unsigned b = 0; b < RES_BUCKETS; b++) {
-		while (gpu->buckets[b])
-			vgi_gpu_resource_destroy(gpu, gpu->buckets[b]);
-	}
+	struct vgi_idmap_node *n;
+	uint32_t b = 0;
+
+	while ((n = vgi_idmap_next(&gpu->resources, &b, NULL)))
+		vgi_gpu_resource_destroy(gpu, res_of(n));
 }
 
 #define PAGE_SHIFT 12
@@ -722,16 +723,99 @@ static uint32_t backing_map(struct vgi_gpu *gpu, struct vgi_gpu_resource *res)
 
 /* ---------------------------------------------------------------- responses */
 
+/* The one place control commands are read from guest memory. */
+static size_t chain_read(struct vgi_gpu_cmd *cmd, uint64_t offset, void *buf, size_t len)
+{
+	size_t got = vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, offset, buf, len);
+
+	cmd->gpu->cmd_bytes_read += got;
+	return got;
+}
+
+/* Bytes of the command struct of a type (the header alone for types nobody knows). */
+static size_t cmd_struct_size(uint32_t type)
+{
+	switch (type) {
+	case VIRTIO_GPU_CMD_RESOURCE_CREATE_2D: return sizeof(struct virtio_gpu_resource_create_2d);
+	case VIRTIO_GPU_CMD_RESOURCE_UNREF: return sizeof(struct virtio_gpu_resource_unref);
+	case VIRTIO_GPU_CMD_SET_SCANOUT: return sizeof(struct virtio_gpu_set_scanout);
+	case VIRTIO_GPU_CMD_RESOURCE_FLUSH: return sizeof(struct virtio_gpu_resource_flush);
+	case VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D: return sizeof(struct virtio_gpu_transfer_to_host_2d);
+	case VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING: return sizeof(struct virtio_gpu_resource_attach_backing);
+	case VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING: return sizeof(struct virtio_gpu_resource_detach_backing);
+	case VIRTIO_GPU_CMD_GET_CAPSET_INFO: return sizeof(struct virtio_gpu_get_capset_info);
+	case VIRTIO_GPU_CMD_GET_CAPSET: return sizeof(struct virtio_gpu_get_capset);
+	case VIRTIO_GPU_CMD_GET_EDID: return sizeof(struct virtio_gpu_cmd_get_edid);
+	case VIRTIO_GPU_CMD_RESOURCE_ASSIGN_UUID: return sizeof(struct virtio_gpu_resource_assign_uuid);
+	case VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB: return sizeof(struct virtio_gpu_resource_create_blob);
+	case VIRTIO_GPU_CMD_SET_SCANOUT_BLOB: return sizeof(struct virtio_gpu_set_scanout_blob);
+	case VIRTIO_GPU_CMD_CTX_CREATE: return sizeof(struct virtio_gpu_ctx_create);
+	case VIRTIO_GPU_CMD_CTX_DESTROY: return sizeof(struct virtio_gpu_ctx_destroy);
+	case VIRTIO_GPU_CMD_CTX_ATTACH_RESOURCE:
+	case VIRTIO_GPU_CMD_CTX_DETACH_RESOURCE: return sizeof(struct virtio_gpu_ctx_resource);
+	case VIRTIO_GPU_CMD_RESOURCE_CREATE_3D: return sizeof(struct virtio_gpu_resource_create_3d);
+	case VIRTIO_GPU_CMD_TRANSFER_TO_HOST_3D:
+	case VIRTIO_GPU_CMD_TRANSFER_FROM_HOST_3D: return sizeof(struct virtio_gpu_transfer_host_3d);
+	case VIRTIO_GPU_CMD_SUBMIT_3D: return sizeof(struct virtio_gpu_cmd_submit);
+	case VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB: return sizeof(struct virtio_gpu_resource_map_blob);
+	case VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB: return sizeof(struct virtio_gpu_resource_unmap_blob);
+	default: return sizeof(struct virtio_gpu_ctrl_hdr);	/* GET_DISPLAY_INFO, unknown */
+	}
+}
+
+_Static_assert(sizeof(struct virtio_gpu_ctx_create) <= VGI_GPU_CMD_MAX &&
+		       sizeof(struct virtio_gpu_set_scanout_blob) <= VGI_GPU_CMD_MAX &&
+		       sizeof(struct virtio_gpu_resource_create_3d) <= VGI_GPU_CMD_MAX &&
+		       sizeof(struct virtio_gpu_transfer_host_3d) <= VGI_GPU_CMD_MAX &&
+		       sizeof(struct virtio_gpu_resource_create_blob) <= VGI_GPU_CMD_MAX,
+	       "VGI_GPU_CMD_MAX holds every command struct");
+
+/*
+ * The command struct, out of guest memory once: the header (its type
+ * says how long the body is), then only the body. false: not even a header.
+ */
+static bool cmd_fetch(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
+{
+	size_t want;
+
+	cmd->gpu = gpu;
+	cmd->out_size = vgi_iov_size(cmd->elem->out_sg, cmd->elem->out_num);
+	cmd->len = (uint32_t)chain_read(cmd, 0, cmd->data, sizeof(cmd->hdr));
+	if (cmd->len != sizeof(cmd->hdr)) {
+		memset(&cmd->hdr, 0, sizeof(cmd->hdr));
+		return false;
+	}
+	memcpy(&cmd->hdr, cmd->data, sizeof(cmd->hdr));
+	want = cmd_struct_size(cmd->hdr.type);
+	cmd->len += (uint32_t)chain_read(cmd, sizeof(cmd->hdr), cmd->data + sizeof(cmd->hdr),
+					 want - sizeof(cmd->hdr));
+	return true;
+}
+
+bool vgi_gpu_cmd_peek(const struct vgi_gpu_cmd *cmd, void *buf, size_t len)
+{
+	if (len > cmd->len)
+		return false;
+	memcpy(buf, cmd->data, len);
+	return true;
+}
+
 bool vgi_gpu_cmd_read(struct vgi_gpu_cmd *cmd, void *buf, size_t len)
 {
-	size_t got = vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, buf, len);
-
-	if (got != len) {
-		vgi_warn("virtio-gpu: command 0x%x too short: %zu bytes, need %zu", cmd->hdr.type, got, len);
+	if (!vgi_gpu_cmd_peek(cmd, buf, len)) {
+		vgi_warn("virtio-gpu: command 0x%x too short: %u bytes, need %zu", cmd->hdr.type, cmd->len, len);
 		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
 		return false;
 	}
 	return true;
+}
+
+bool vgi_gpu_cmd_read_tail(struct vgi_gpu_cmd *cmd, uint64_t offset, void *buf, size_t len)
+{
+	/* the struct's bytes come from the copy only */
+	if (offset < cmd_struct_size(cmd->hdr.type) || offset > cmd->out_size || len > cmd->out_size - offset)
+		return false;
+	return chain_read(cmd, offset, buf, len) == len;
 }
 
 void vgi_gpu_cmd_respond(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd, struct virtio_gpu_ctrl_hdr *resp,
@@ -1041,7 +1125,7 @@ static uint32_t backing_attach(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd, str
 		goto fail;
 	}
 	res->nentries = nr_entries;
-	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, cmd_len, res->entries, esize) != esize) {
+	if (!vgi_gpu_cmd_read_tail(cmd, cmd_len, res->entries, esize)) {
 		vgi_warn("virtio-gpu: %s %u: %u entries announced, fewer sent", what, res->id, nr_entries);
 		err = VIRTIO_GPU_RESP_ERR_UNSPEC;
 		goto fail;
@@ -1432,10 +1516,8 @@ static void process_cmd(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 {
 	struct vgi_gpu_renderer *r = gpu->renderer;
 
-	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, &cmd->hdr, sizeof(cmd->hdr)) !=
-	    sizeof(cmd->hdr)) {
+	if (!cmd_fetch(gpu, cmd)) {
 		vgi_warn("virtio-gpu: control command shorter than its header");
-		memset(&cmd->hdr, 0, sizeof(cmd->hdr));
 		cmd->error = VIRTIO_GPU_RESP_ERR_UNSPEC;
 		return;
 	}
@@ -1706,30 +1788,31 @@ static void gpu_reset(struct vgi_virtio_device *dev)
 static void gpu_memory_changed(struct vgi_virtio_device *dev)
 {
 	struct vgi_gpu *gpu = to_gpu(dev);
+	uint32_t b = 0;
 
 	/* backing iovecs point into the old mapping: translate the guest's entries again */
-	for (unsigned b = 0; b < RES_BUCKETS; b++) {
-		for (struct vgi_gpu_resource *res = gpu->buckets[b]; res; res = res->hnext) {
-			struct virtio_gpu_mem_entry *entries = res->entries;
-			uint32_t n = res->nentries;
+	for (struct vgi_idmap_node *node = vgi_idmap_next(&gpu->resources, &b, NULL); node;
+	     node = vgi_idmap_next(&gpu->resources, &b, node)) {
+		struct vgi_gpu_resource *res = res_of(node);
+		struct virtio_gpu_mem_entry *entries = res->entries;
+		uint32_t n = res->nentries;
 
-			if (!res->iov)
-				continue;
-			if (gpu->renderer->ops->detach_backing && !res->blob)
-				gpu->renderer->ops->detach_backing(gpu->renderer, res);
-			/* keep the entries (charged again), drop the mapping */
-			res->entries = NULL;
-			res->nentries = 0;
-			backing_free(gpu, res);
-			res->entries = entries;
-			res->nentries = n;
-			if (backing_charge(gpu, res, (uint64_t)n * sizeof(*entries)) && backing_map(gpu, res) == 0 &&
-			    (res->blob || !gpu->renderer->ops->attach_backing ||
-			     gpu->renderer->ops->attach_backing(gpu->renderer, res) == 0))
-				continue;
-			vgi_warn("virtio-gpu: resource %u: backing no longer in guest memory; detached", res->id);
-			backing_free(gpu, res);
-		}
+		if (!res->iov)
+			continue;
+		if (gpu->renderer->ops->detach_backing && !res->blob)
+			gpu->renderer->ops->detach_backing(gpu->renderer, res);
+		/* keep the entries (charged again), drop the mapping */
+		res->entries = NULL;
+		res->nentries = 0;
+		backing_free(gpu, res);
+		res->entries = entries;
+		res->nentries = n;
+		if (backing_charge(gpu, res, (uint64_t)n * sizeof(*entries)) && backing_map(gpu, res) == 0 &&
+		    (res->blob || !gpu->renderer->ops->attach_backing ||
+		     gpu->renderer->ops->attach_backing(gpu->renderer, res) == 0))
+			continue;
+		vgi_warn("virtio-gpu: resource %u: backing no longer in guest memory; detached", res->id);
+		backing_free(gpu, res);
 	}
 }
 
@@ -1769,12 +1852,18 @@ struct vgi_gpu *vgi_gpu_new(const struct vgi_gpu_config *cfg)
 	gpu = calloc(1, sizeof(*gpu));
 	if (!gpu)
 		return NULL;
+	if (vgi_idmap_init(&gpu->resources)) {
+		free(gpu);
+		return NULL;
+	}
 	if (vgi_virtio_device_init(&gpu->vdev, &gpu_ops, VIRTIO_ID_GPU, 2, sizeof(struct virtio_gpu_config))) {
+		vgi_idmap_fini(&gpu->resources);
 		free(gpu);
 		return NULL;
 	}
 	gpu->num_scanouts = cfg->num_scanouts ? cfg->num_scanouts : 1;
 	gpu->max_hostmem = cfg->max_hostmem ? cfg->max_hostmem : VGI_GPU_DEFAULT_MAX_HOSTMEM;
+	gpu->max_resources = cfg->max_resources ? cfg->max_resources : VGI_GPU_DEFAULT_MAX_RESOURCES;
 	gpu->edid = cfg->edid;
 	gpu->resource_uuid = cfg->resource_uuid;
 	gpu->blob = cfg->blob;
@@ -1798,6 +1887,7 @@ struct vgi_gpu *vgi_gpu_new(const struct vgi_gpu_config *cfg)
 	}
 	if (!gpu->renderer) {
 		vgi_virtio_device_finish(&gpu->vdev);
+		vgi_idmap_fini(&gpu->resources);
 		free(gpu);
 		return NULL;
 	}
@@ -1819,6 +1909,7 @@ void vgi_gpu_free(struct vgi_gpu *gpu)
 	for (unsigned i = 0; i < VGI_MAX_SCANOUTS; i++)
 		free(gpu->outputs[i].edid);
 	vgi_virtio_device_finish(&gpu->vdev);
+	vgi_idmap_fini(&gpu->resources);
 	free(gpu);
 }
 

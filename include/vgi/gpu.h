@@ -21,6 +21,8 @@ extern "C" {
  */
 
 #define VGI_GPU_DEFAULT_MAX_HOSTMEM (256ull << 20)
+/* QEMU, crosvm and virglrenderer have no cap on the count (only QEMU's max_hostmem); virgl's table had 65536 */
+#define VGI_GPU_DEFAULT_MAX_RESOURCES 65536u
 #define VGI_GPU_DEFAULT_WIDTH 1280
 #define VGI_GPU_DEFAULT_HEIGHT 800
 
@@ -32,6 +34,7 @@ struct vgi_gpu_output_config {
 struct vgi_gpu_config {
 	uint32_t num_scanouts;		/* 1..16; 0 = 1 */
 	uint64_t max_hostmem;		/* cap on guest-caused host allocations; 0 = default */
+	uint32_t max_resources;		/* cap on live resources (ERR_OUT_OF_MEMORY past it); 0 = default */
 	bool edid;			/* offer VIRTIO_GPU_F_EDID (default on via vgi_gpu_config_init) */
 	bool resource_uuid;		/* offer VIRTIO_GPU_F_RESOURCE_UUID */
 	bool virgl;			/* 3D through virglrenderer (if built) */
@@ -80,6 +83,10 @@ int vgi_gpu_get_edid(struct vgi_gpu *gpu, uint32_t id, uint8_t *edid, uint32_t *
 uint64_t vgi_gpu_hostmem_used(const struct vgi_gpu *gpu);
 /* Number of live resources (for leak checks in tests). */
 unsigned vgi_gpu_resource_count(const struct vgi_gpu *gpu);
+/* Tests: resource-table entries a lookup of id looks at (its chain position, or chain length if absent). */
+unsigned vgi_gpu_resource_probes(const struct vgi_gpu *gpu, uint32_t id);
+/* Tests: bytes of control commands read from guest memory so far (all reads, counted). */
+uint64_t vgi_gpu_cmd_bytes_read(const struct vgi_gpu *gpu);
 
 /* For the 3D path: an fd to poll (virglrenderer fences), -1 if none; dispatch when readable. */
 int vgi_gpu_get_fd(struct vgi_gpu *gpu);

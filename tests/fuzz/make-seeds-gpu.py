@@ -118,3 +118,10 @@ seed('blob-edges', create_blob(1, [(1, 4096)], size=0), create_blob(1, [(1, 4096
      mode=MODE_BLOB)
 # the same commands to a device that does not offer blobs (vgi-gpu over vhost-user)
 seed('blob-off', *blob_fb, ctrl(hdr(MAP_BLOB) + struct.pack('<IIQ', 1, 0, 0), rlen=32), mode=0)
+# ids a fixed hash would have put in one chain (the old (id * 2654435761) >> 22 == 0, and k * 1024),
+# a resource-count cap to reach, and commands with bytes after their struct that must stay unread
+old_chain = [i for i in range(1, 1 << 20) if ((i * 2654435761) & 0xffffffff) >> 22 == 0][:48]
+seed('colliding-ids', *[create(i, 2, 1, 1) for i in old_chain + [k * 1024 for k in range(1, 17)]],
+     ctrl(hdr(UNREF) + struct.pack('<II', old_chain[5], 0), b'\x5a' * 64),
+     ctrl(hdr(CREATE_2D) + struct.pack('<IIII', old_chain[5], 2, 1, 1), b'\x5a' * 64),
+     *[ctrl(hdr(UNREF) + struct.pack('<II', i, 0)) for i in old_chain])

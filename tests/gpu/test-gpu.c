@@ -469,6 +469,76 @@ static void test_many_resources(void **state)
 	assert_empty(f);
 }
 
+/* The table's hash before it was keyed: (id * 2654435761) >> 22. */
+static uint32_t old_bucket(uint32_t id)
+{
+	return (id * 2654435761u) >> 22;
+}
+
+/*
+ * Ids a guest picks to share one chain of a fixed hash (the core's old
+ * multiplicative one, and multiples of 1024 for virgl's old id % 1024):
+ * a lookup must still look at a handful of entries, not at all of them.
+ * Counted through the table itself (vgi_gpu_resource_probes), not timed.
+ */
+static void test_colliding_ids(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 2048 };
+	static uint32_t ids[2 * N];
+	unsigned n = 0, max = 0;
+	uint64_t total = 0;
+
+	for (uint32_t id = 1; n < N; id++)
+		if (old_bucket(id) == 0)
+			ids[n++] = id;
+	for (uint32_t k = 1; n < 2 * N; k++)
+		if (old_bucket(k * 1024) != 0)	/* not already in */
+			ids[n++] = k * 1024;
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(gg_create_2d(f->gg, ids[i], VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 1, 1), OK);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned p = vgi_gpu_resource_probes(f->gpu, ids[i]);
+
+		assert_true(p >= 1);
+		total += p;
+		if (p > max)
+			max = p;
+	}
+	printf("%u resources with colliding ids: %.2f entries looked at per lookup, at most %u\n", n,
+	       (double)total / n, max);
+	assert_true(max <= 16);
+	assert_true(total <= 3ull * n);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(gg_unref(f->gg, ids[i]), OK);
+	assert_empty(f);
+}
+
+/* cfg.max_resources: ERR_OUT_OF_MEMORY past it, room again after an unref. */
+static void test_resource_cap(void **state)
+{
+	struct vgi_gpu_config cfg;
+	struct fx *f;
+
+	(void)state;
+	vgi_gpu_config_init(&cfg);
+	assert_int_equal(cfg.max_resources, VGI_GPU_DEFAULT_MAX_RESOURCES);
+	cfg.max_resources = 100;
+	f = fx_new(&cfg);
+	for (uint32_t i = 1; i <= 100; i++)
+		assert_int_equal(gg_create_2d(f->gg, i, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 1, 1), OK);
+	assert_int_equal(gg_create_2d(f->gg, 101, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 1, 1),
+			 VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+	assert_int_equal(vgi_gpu_resource_count(f->gpu), 100);
+	assert_int_equal(gg_unref(f->gg, 7), OK);
+	assert_int_equal(gg_create_2d(f->gg, 101, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 1, 1), OK);
+	for (uint32_t i = 1; i <= 101; i++)
+		if (i != 7)
+			assert_int_equal(gg_unref(f->gg, i), OK);
+	assert_empty(f);
+	fx_free(f);
+}
+
 /* ---------------------------------------------------------------- SET_SCANOUT */
 
 static void test_set_scanout_errors(void **state)
@@ -1114,6 +1184,66 @@ static void test_short_and_odd_chains(void **state)
 	assert_empty(f);
 }
 
+/* Bytes the device read from guest memory for one command (its chain: cmd, then data). */
+static uint64_t bytes_read(struct fx *f, void *cmd, size_t len, const void *data, size_t dlen, uint32_t want)
+{
+	uint64_t before = vgi_gpu_cmd_bytes_read(f->gpu);
+
+	assert_int_equal(gg_cmd(f->gg, cmd, len, data, dlen, NULL, 24), want);
+	return vgi_gpu_cmd_bytes_read(f->gpu) - before;
+}
+
+/*
+ * Each command is read from guest memory once: its header and body in one
+ * pass (the header first, to know the body's size, then only the rest),
+ * its variable tail (mem entries) once, and nothing past what it needs.
+ * Counted at the one place the device reads commands from guest memory;
+ * a second fetch of any byte (a re-read after validation) shows up as more
+ * bytes than the command has.
+ */
+static void test_commands_read_once(void **state)
+{
+	struct fx *f = *state;
+	uint8_t junk[100];
+	struct virtio_gpu_ctrl_hdr h = { .type = VIRTIO_GPU_CMD_GET_DISPLAY_INFO };
+	struct virtio_gpu_resource_create_2d c = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, .resource_id = 1,
+						   .format = VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, .width = 64,
+						   .height = 64 };
+	struct virtio_gpu_resource_attach_backing ab = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING,
+							 .resource_id = 1, .nr_entries = 4 };
+	struct virtio_gpu_mem_entry ents[4];
+	struct virtio_gpu_set_scanout ss = { .hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT, .r = { 0, 0, 64, 64 },
+					     .resource_id = 1 };
+	struct virtio_gpu_transfer_to_host_2d t = { .hdr.type = VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D,
+						    .r = { 0, 0, 64, 64 }, .resource_id = 1 };
+	struct virtio_gpu_resource_flush fl = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_FLUSH, .r = { 0, 0, 64, 64 },
+						.resource_id = 1 };
+	struct virtio_gpu_resource_unref u = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNREF, .resource_id = 1 };
+	struct virtio_gpu_ctrl_hdr bad = { .type = 0x1234 };
+
+	memset(junk, 0x5a, sizeof(junk));
+	for (unsigned i = 0; i < 4; i++) {
+		ents[i].addr = tg_alloc_page(f->g);
+		ents[i].length = TG_PAGE_SIZE;	/* 64x64x4: 4 pages */
+		ents[i].padding = 0;
+	}
+	assert_int_equal(bytes_read(f, &h, sizeof(h), NULL, 0, 0), sizeof(h));	/* response too small: still read */
+	assert_int_equal(bytes_read(f, &c, sizeof(c), junk, sizeof(junk), OK), sizeof(c));	/* junk after: unread */
+	assert_int_equal(bytes_read(f, &ab, sizeof(ab), ents, sizeof(ents), OK), sizeof(ab) + sizeof(ents));
+	assert_int_equal(bytes_read(f, &ss, sizeof(ss), NULL, 0, OK), sizeof(ss));
+	assert_int_equal(bytes_read(f, &t, sizeof(t), NULL, 0, OK), sizeof(t));
+	assert_int_equal(bytes_read(f, &fl, sizeof(fl), NULL, 0, OK), sizeof(fl));
+	ss.resource_id = 0;
+	assert_int_equal(bytes_read(f, &ss, sizeof(ss), NULL, 0, OK), sizeof(ss));
+	assert_int_equal(bytes_read(f, &u, sizeof(u), junk, sizeof(junk), OK), sizeof(u));
+	/* unknown: its header only; short: what there is */
+	assert_int_equal(bytes_read(f, &bad, sizeof(bad), junk, sizeof(junk), VIRTIO_GPU_RESP_ERR_UNSPEC), sizeof(bad));
+	assert_int_equal(bytes_read(f, &c, sizeof(c) - 4, NULL, 0, VIRTIO_GPU_RESP_ERR_UNSPEC), sizeof(c) - 4);
+	for (unsigned i = 0; i < 4; i++)
+		tg_free_page(f->g, ents[i].addr);
+	assert_empty(f);
+}
+
 /* A sink that kicks the queue from inside update(): served after, never nested. */
 static void test_reentrant_kick(void **state)
 {
@@ -1504,6 +1634,9 @@ int main(void)
 		T(test_formats),
 		T(test_create_errors),
 		T(test_many_resources),
+		T(test_colliding_ids),
+		T(test_commands_read_once),
+		cmocka_unit_test(test_resource_cap),
 		T(test_set_scanout_errors),
 		T(test_two_scanouts),
 		T(test_flush_errors),

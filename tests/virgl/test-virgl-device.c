@@ -242,6 +242,149 @@ static uint32_t submit(struct fx *f, uint32_t ctx, const uint32_t *cs, uint32_t 
 	return wait_used(f, h, r, 24);
 }
 
+/*
+ * Fence ids that go backwards on one timeline (100, then 5, repeats):
+ * the guest's ids are only echoed; a ring retires in the order its
+ * commands came, so every held command is answered, with its own id.
+ * Waits on the device's fd (deadline: 50 quiet polls of 200 ms).
+ */
+static void test_fence_ids_backwards(void **state)
+{
+	struct fx *f = *state;
+	static const uint64_t ids[] = { 100, 5, 100, 3, 1000, 2, 0, 7 };
+	enum { N = sizeof(ids) / sizeof(ids[0]) };
+	int head[2 * N];
+	uint64_t rgpa[2 * N];
+	bool done[2 * N] = { false };
+	unsigned got = 0;
+	struct virtio_gpu_ctx_create cc = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_CREATE, .ctx_id = 1 }, .nlen = 1 };
+	assert_int_equal(nodata(f, &cc, sizeof(cc)), VIRTIO_GPU_RESP_OK_NODATA);
+	/* per-context ring 0 (CONTEXT_INIT), then the global timeline */
+	for (unsigned i = 0; i < 2 * N; i++) {
+		uint32_t flags = VIRTIO_GPU_FLAG_FENCE | (i < N ? VIRTIO_GPU_FLAG_INFO_RING_IDX : 0);
+		static const uint32_t none[1];
+		submit(f, 1, none, 0, flags, ids[i % N], 0, false, &head[i], &rgpa[i]);
+	}
+	for (int quiet = 0; got < 2 * N && quiet < 50;) {
+		uint32_t h, len;
+		if (tg_queue_get_used(f->ctrl, &h, &len)) {
+			unsigned i = 0;
+			while (i < 2 * N && (head[i] != (int)h || done[i]))
+				i++;
+			assert_true(i < 2 * N);
+			const struct virtio_gpu_ctrl_hdr *rh = tg_host(f->g, rgpa[i]);
+			assert_int_equal(len, 24);
+			assert_int_equal(rh->type, VIRTIO_GPU_RESP_OK_NODATA);
+			assert_int_equal(rh->fence_id, ids[i % N]);
+			assert_int_equal(!!(rh->flags & VIRTIO_GPU_FLAG_INFO_RING_IDX), i < N);
+			done[i] = true;
+			got++;
+			quiet = 0;
+			continue;
+		}
+		struct pollfd p = { .fd = vgi_gpu_get_fd(f->gpu), .events = POLLIN };
+		if (poll(&p, 1, 200) > 0)
+			vgi_gpu_dispatch(f->gpu);
+		else
+			quiet++;
+	}
+	if (got < 2 * N) {
+		for (unsigned i = 0; i < 2 * N; i++)
+			if (!done[i])
+				printf("held for good: %s fence %llu\n", i < N ? "ring 0" : "global",
+				       (unsigned long long)ids[i % N]);
+	}
+	assert_int_equal(got, 2 * N);
+}
+
+/* A buffer of w bytes (R8_UNORM, as Mesa makes them). */
+static uint32_t create_buffer(struct fx *f, uint32_t id, uint32_t w)
+{
+	struct virtio_gpu_resource_create_3d c = {
+		.hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_3D, .resource_id = id, .target = 0, .format = 64,
+		.width = w, .height = 1, .depth = 1, .array_size = 1,
+	};
+	return nodata(f, &c, sizeof(c));
+}
+
+/*
+ * virglrenderer made the resource, then vgi's own bookkeeping for it
+ * failed (its state struct is over the host-memory cap by a byte): the
+ * resource must go from virglrenderer too. Seen by making the same id
+ * again once there is room (virgl's table would still hold it), and by
+ * LeakSanitizer in the ASan build.
+ */
+static void test_create_fails_after_virgl(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t max = 8u << 20;	/* setup_cfg's cap */
+	uint64_t used0 = vgi_gpu_hostmem_used(f->gpu);
+	/* what a 4-byte buffer costs in all: core entry, 4 bytes, renderer state */
+	assert_int_equal(create_buffer(f, 1, 4), VIRTIO_GPU_RESP_OK_NODATA);
+	uint64_t d = vgi_gpu_hostmem_used(f->gpu) - used0;
+	/* a buffer of x bytes costs x + d - 4: leave d - 1 */
+	uint64_t room = max - vgi_gpu_hostmem_used(f->gpu);
+	uint64_t x = room - 2 * d + 5;
+	assert_int_equal(create_buffer(f, 2, (uint32_t)x), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(max - vgi_gpu_hostmem_used(f->gpu), d - 1);
+	uint64_t before = vgi_gpu_hostmem_used(f->gpu);
+	assert_int_equal(create_buffer(f, 3, 4), VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), before);
+	assert_int_equal(vgi_gpu_resource_count(f->gpu), 2);
+	/* room again: the same id is new to virglrenderer too */
+	struct virtio_gpu_resource_unref u = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNREF, .resource_id = 2 };
+	assert_int_equal(nodata(f, &u, sizeof(u)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(create_buffer(f, 3, 4), VIRTIO_GPU_RESP_OK_NODATA);
+	u.resource_id = 3;
+	assert_int_equal(nodata(f, &u, sizeof(u)), VIRTIO_GPU_RESP_OK_NODATA);
+	u.resource_id = 1;
+	assert_int_equal(nodata(f, &u, sizeof(u)), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(vgi_gpu_resource_count(f->gpu), 0);
+	assert_int_equal(vgi_gpu_hostmem_used(f->gpu), used0);
+}
+
+/* Bytes the device read from guest memory for one command. */
+static uint64_t bytes_read(struct fx *f, void *c, size_t len, const void *data, size_t dlen, uint32_t want)
+{
+	uint64_t before = vgi_gpu_cmd_bytes_read(f->gpu);
+	assert_int_equal(cmd(f, c, len, data, dlen, sizeof(struct virtio_gpu_ctrl_hdr)), want);
+	return vgi_gpu_cmd_bytes_read(f->gpu) - before;
+}
+
+/*
+ * With the virgl renderer in front of the core: its peeks at core
+ * commands (flush, scanout) and its own commands use the core's one copy;
+ * a SUBMIT_3D stream is read once. Counted where the device reads guest
+ * memory: any second fetch shows up as more bytes than the command has.
+ */
+static void test_commands_read_once(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_gpu_ctx_create cc = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_CREATE, .ctx_id = 1 }, .nlen = 1 };
+	assert_int_equal(bytes_read(f, &cc, sizeof(cc), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(cc));
+	create_rt(f, 10, 1);
+	struct virtio_gpu_set_scanout ss = { .hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT, .r = { 0, 0, W, H },
+					     .resource_id = 10 };
+	assert_int_equal(bytes_read(f, &ss, sizeof(ss), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(ss));
+	struct virtio_gpu_resource_flush fl = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_FLUSH, .r = { 0, 0, W, H },
+						.resource_id = 10 };
+	assert_int_equal(bytes_read(f, &fl, sizeof(fl), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(fl));
+	uint32_t stream[64] = { 0 };
+	struct virtio_gpu_cmd_submit sb = { .hdr = { .type = VIRTIO_GPU_CMD_SUBMIT_3D, .ctx_id = 1 },
+					    .size = sizeof(stream) };
+	assert_int_equal(bytes_read(f, &sb, sizeof(sb), stream, sizeof(stream), VIRTIO_GPU_RESP_OK_NODATA),
+			 sizeof(sb) + sizeof(stream));
+	struct virtio_gpu_transfer_host_3d t = { .hdr.type = VIRTIO_GPU_CMD_TRANSFER_TO_HOST_3D,
+						 .box = { 0, 0, 0, W, H, 1 }, .resource_id = 10 };
+	assert_int_equal(bytes_read(f, &t, sizeof(t), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(t));
+	ss.resource_id = 0;
+	assert_int_equal(bytes_read(f, &ss, sizeof(ss), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(ss));
+	struct virtio_gpu_resource_unref u = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNREF, .resource_id = 10 };
+	assert_int_equal(bytes_read(f, &u, sizeof(u), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(u));
+	struct virtio_gpu_ctx_destroy cd = { .hdr = { .type = VIRTIO_GPU_CMD_CTX_DESTROY, .ctx_id = 1 } };
+	assert_int_equal(bytes_read(f, &cd, sizeof(cd), NULL, 0, VIRTIO_GPU_RESP_OK_NODATA), sizeof(cd));
+}
+
 static void test_capsets(void **state)
 {
 	struct fx *f = *state;
@@ -1066,6 +1209,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_capsets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_render_fence_scanout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fence_ids_backwards, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_fails_after_virgl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commands_read_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_2d_on_virgl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_blob_on_virgl, setup_blob, teardown),
 		cmocka_unit_test_setup_teardown(test_host_blob_map, setup_blob, teardown),

@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include <vgi/log.h>
+
 #include "virgl.h"
 
 /* virgl protocol numbers (virglrenderer's virgl_protocol.h, virgl_hw.h) */
@@ -327,6 +329,123 @@ static void test_transfer_limits(void **state)
 	free(iov);
 }
 
+static char last_warning[512];
+
+static void keep_warning(enum vgi_log_level level, const char *msg, void *opaque)
+{
+	if (level <= VGI_LOG_WARN)
+		snprintf(last_warning, sizeof(last_warning), "%s", msg);
+}
+
+/*
+ * A transfer vgi bounds itself, before virglrenderer sees it: the bytes
+ * of the box in the format's own layout (plain formats the old table
+ * lacked, block-compressed formats), and no transfer at all of a format
+ * whose layout vgi does not know. The refusal must be vgi's own (its log
+ * line), never virglrenderer's check catching what vgi let through.
+ */
+static void test_transfer_formats(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		uint32_t format;
+		uint32_t w, h;
+		size_t packed;	/* bytes of the whole level, rows packed; 0: no layout (refused) */
+	} cases[] = {
+		{ 100, 16, 8, 16 * 8 * 4 },		/* B8G8R8A8_SRGB */
+		{ 180, 16, 8, 16 * 8 * 4 },		/* R8G8B8A8_UINT */
+		{ 94, 16, 8, 16 * 8 * 8 },		/* R16G16B16A16_FLOAT */
+		{ 105, 16, 8, 4 * 2 * 8 },		/* DXT1_RGB: 4x4 blocks of 8 bytes */
+		{ 108, 16, 8, 4 * 2 * 16 },		/* DXT5_RGBA: 4x4 blocks of 16 bytes */
+		{ 166, 16, 8, 0 },			/* NV12: planar, no layout here */
+		{ 313, 16, 8, 0 },			/* VIRGL_FORMAT_MAX: virglrenderer 0.10 makes it */
+	};
+	vgi_log_set_handler(keep_warning, NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t id = 40 + (uint32_t)i;
+		struct virtio_gpu_resource_create_3d c = rt(id, cases[i].w, cases[i].h);
+		c.format = cases[i].format;
+		c.bind = BIND_SAMPLER_VIEW;
+		if (vgi_virgl_resource_create_3d(f->v, &c) != VIRTIO_GPU_RESP_OK_NODATA) {
+			printf("format %u: virglrenderer has no such texture here, not tried\n", cases[i].format);
+			continue;
+		}
+		size_t size = cases[i].packed ? cases[i].packed : 4096;
+		uint8_t *backing = calloc(1, size);
+		struct iovec *iov = calloc(1, sizeof(*iov));
+		*iov = (struct iovec){ backing, size };
+		assert_int_equal(vgi_virgl_attach_backing(f->v, id, iov, 1), VIRTIO_GPU_RESP_OK_NODATA);
+		struct virtio_gpu_transfer_host_3d t = { .box = { 0, 0, 0, cases[i].w, cases[i].h, 1 },
+							 .resource_id = id };
+		if (!cases[i].packed) {
+			last_warning[0] = 0;
+			assert_int_equal(vgi_virgl_transfer_3d(f->v, &t, 0, true), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+			printf("format %u: %s\n", cases[i].format, last_warning);
+			assert_non_null(strstr(last_warning, "no layout known here"));
+		} else {
+			/* the whole level fits exactly */
+			assert_int_equal(vgi_virgl_transfer_3d(f->v, &t, 0, true), VIRTIO_GPU_RESP_OK_NODATA);
+			/* one byte more than the backing: vgi refuses, virglrenderer never sees it */
+			t.offset = 1;
+			last_warning[0] = 0;
+			assert_int_equal(vgi_virgl_transfer_3d(f->v, &t, 0, true), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+			printf("format %u, one byte over: %s\n", cases[i].format, last_warning);
+			assert_non_null(strstr(last_warning, "> backing"));
+			t.offset = 0;
+			/* a stride below one row of the box */
+			t.stride = (uint32_t)(cases[i].packed / (cases[i].format == 105 || cases[i].format == 108 ? 2 : cases[i].h)) - 1;
+			last_warning[0] = 0;
+			assert_int_equal(vgi_virgl_transfer_3d(f->v, &t, 0, false), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+			assert_non_null(strstr(last_warning, "stride"));
+		}
+		assert_int_equal(vgi_virgl_resource_unref(f->v, id), VIRTIO_GPU_RESP_OK_NODATA);
+		free(backing);
+		free(iov);
+	}
+	vgi_log_set_handler(NULL, NULL);
+	assert_int_equal(vgi_virgl_resource_count(f->v), 0);
+	assert_int_equal(f->hostmem, 0);
+}
+
+
+/*
+ * Every format virglrenderer makes here: a transfer of the whole level
+ * into a large backing either works or is vgi's own refusal (a format
+ * without a layout here), never a refusal from virglrenderer's check.
+ */
+static void test_every_format(void **state)
+{
+	struct fx *f = *state;
+	unsigned made = 0, refused = 0;
+	size_t size = 65536;
+	uint8_t *backing = calloc(1, size);
+	vgi_log_set_handler(keep_warning, NULL);
+	for (uint32_t fmt = 1; fmt < 320; fmt++) {
+		struct virtio_gpu_resource_create_3d c = rt(77, 16, 8);
+		c.format = fmt;
+		c.bind = BIND_SAMPLER_VIEW;
+		if (vgi_virgl_resource_create_3d(f->v, &c) != VIRTIO_GPU_RESP_OK_NODATA)
+			continue;
+		made++;
+		struct iovec *iov = calloc(1, sizeof(*iov));
+		*iov = (struct iovec){ backing, size };
+		assert_int_equal(vgi_virgl_attach_backing(f->v, 77, iov, 1), VIRTIO_GPU_RESP_OK_NODATA);
+		struct virtio_gpu_transfer_host_3d t = { .box = { 0, 0, 0, 16, 8, 1 }, .resource_id = 77 };
+		last_warning[0] = 0;
+		if (vgi_virgl_transfer_3d(f->v, &t, 0, true) != VIRTIO_GPU_RESP_OK_NODATA) {
+			printf("format %u: %s\n", fmt, last_warning);
+			assert_non_null(strstr(last_warning, "no layout known here"));
+			refused++;
+		}
+		assert_int_equal(vgi_virgl_resource_unref(f->v, 77), VIRTIO_GPU_RESP_OK_NODATA);
+		free(iov);
+	}
+	vgi_log_set_handler(NULL, NULL);
+	printf("%u formats made by virglrenderer here, %u without a layout in vgi (no transfers)\n", made, refused);
+	free(backing);
+	assert_int_equal(f->hostmem, 0);
+}
+
 static void test_create_limits(void **state)
 {
 	struct fx *f = *state;
@@ -360,6 +479,39 @@ static void test_create_limits(void **state)
 	assert_int_equal(vgi_virgl_resource_create_2d(f->v, 5, 999, 16, 16), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
 	assert_int_equal(vgi_virgl_resource_create_2d(f->v, 5, 2, 16, 16), VIRTIO_GPU_RESP_OK_NODATA);
 	assert_int_equal(vgi_virgl_resource_unref(f->v, 5), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(vgi_virgl_resource_count(f->v), 0);
+	assert_int_equal(f->hostmem, 0);
+}
+
+/*
+ * Ids that shared one chain of the old table (id % 1024): a lookup looks
+ * at a handful of entries, whatever ids the guest picked (counted through
+ * the table, not timed).
+ */
+static void test_colliding_ids(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 2048 };
+	unsigned max = 0;
+	uint64_t total = 0;
+	for (uint32_t k = 1; k <= N; k++) {
+		struct virtio_gpu_resource_create_3d c = { .resource_id = k * 1024, .target = 0, .format = 64,
+							   .width = 16, .height = 1, .depth = 1, .array_size = 1 };
+		assert_int_equal(vgi_virgl_resource_create_3d(f->v, &c), VIRTIO_GPU_RESP_OK_NODATA);
+	}
+	for (uint32_t k = 1; k <= N; k++) {
+		unsigned p = vgi_virgl_resource_probes(f->v, k * 1024);
+		assert_true(p >= 1);
+		total += p;
+		if (p > max)
+			max = p;
+	}
+	printf("%u virgl resources with ids k*1024: %.2f entries looked at per lookup, at most %u\n", N,
+	       (double)total / N, max);
+	assert_true(max <= 16);
+	assert_true(total <= 3ull * N);
+	for (uint32_t k = 1; k <= N; k++)
+		assert_int_equal(vgi_virgl_resource_unref(f->v, k * 1024), VIRTIO_GPU_RESP_OK_NODATA);
 	assert_int_equal(vgi_virgl_resource_count(f->v), 0);
 	assert_int_equal(f->hostmem, 0);
 }
@@ -401,7 +553,10 @@ int main(void)
 		cmocka_unit_test(test_contexts),
 		cmocka_unit_test(test_clear_and_read_back),
 		cmocka_unit_test(test_transfer_limits),
+		cmocka_unit_test(test_transfer_formats),
+		cmocka_unit_test(test_every_format),
 		cmocka_unit_test(test_create_limits),
+		cmocka_unit_test(test_colliding_ids),
 		cmocka_unit_test(test_render_node),
 	};
 	/* probe: no EGL at all is a skip, not a failure */

@@ -19,6 +19,7 @@
 #include <vgi/log.h>
 
 #include "virgl-egl.h"
+#include "../idmap.h"
 
 /* Same layout as struct virtio_gpu_box and virglrenderer's struct virgl_box. */
 struct virgl_box {
@@ -34,10 +35,8 @@ enum {
 #define VIRGL_BIND_RENDER_TARGET_ (1u << 1)
 #define VIRGL_RESOURCE_Y_0_TOP_ (1u << 0)
 
-#define RES_BUCKETS 1024u
-
 struct res {
-	struct res *next;
+	struct vgi_idmap_node node;	/* v->res, by id */
 	uint32_t id;
 	uint32_t target, format, width, height, depth, array_size, last_level;
 	uint64_t charge;
@@ -69,10 +68,17 @@ struct ctx {
 	unsigned npipes;
 };
 
+/*
+ * A fence virglrenderer knows by our own sequence number, never by the
+ * guest's fence_id: a timeline retires in the order its commands came
+ * (virglrenderer reports the newest fence done on it), and guest ids that
+ * go backwards (100, then 5) would otherwise leave the older command held
+ * for good. The guest's id is only echoed.
+ */
 struct fence {
 	struct fence *next;
 	bool per_ctx;
-	uint32_t seq;		/* our ctx0 sequence number (global timeline) */
+	uint64_t seq;		/* ctx0 (global): 32-bit, wraps; per context: 64-bit, never wraps */
 	uint32_t ctx_id, ring_idx;
 	uint64_t fence_id;	/* the guest's */
 	void *data;
@@ -83,13 +89,14 @@ struct vgi_virgl {
 	struct vgi_egl egl;
 	struct virgl_renderer_callbacks cbs;
 	bool renderer_up;
-	struct res *res[RES_BUCKETS];
+	struct vgi_idmap res;	/* struct res by id (keyed hash, idmap.h) */
 	unsigned nres;
 	struct ctx *ctxs;
 	unsigned nctx;
 	struct fence *fences, **fences_tail;
 	unsigned nfences;
-	uint32_t next_seq;
+	uint32_t next_seq;	/* global timeline */
+	uint64_t next_ctx_seq;	/* per-context timelines */
 	uint32_t num_capsets;
 };
 
@@ -107,9 +114,9 @@ static void fences_retire(struct vgi_virgl *v, bool per_ctx, uint32_t ctx_id, ui
 		bool match;
 		if (per_ctx)
 			match = f->per_ctx && f->ctx_id == ctx_id && f->ring_idx == ring_idx &&
-				(all || f->fence_id <= upto);
+				(all || f->seq <= upto);
 		else
-			match = !f->per_ctx && (int32_t)((uint32_t)upto - f->seq) >= 0;
+			match = !f->per_ctx && (int32_t)((uint32_t)upto - (uint32_t)f->seq) >= 0;
 		if (!match) {
 			pp = &f->next;
 			continue;
@@ -199,7 +206,13 @@ struct vgi_virgl *vgi_virgl_new(const struct vgi_virgl_config *cfg)
 	v->cfg = *cfg;
 	v->fences_tail = &v->fences;
 	v->next_seq = 1;
+	v->next_ctx_seq = 1;
+	if (vgi_idmap_init(&v->res)) {
+		free(v);
+		return NULL;
+	}
 	if (vgi_egl_init(&v->egl, cfg->render_node) < 0) {
+		vgi_idmap_fini(&v->res);
 		free(v);
 		return NULL;
 	}
@@ -216,6 +229,7 @@ struct vgi_virgl *vgi_virgl_new(const struct vgi_virgl_config *cfg)
 	if (ret) {
 		vgi_error("virgl: virgl_renderer_init failed (%d)", ret);
 		vgi_egl_finish(&v->egl);
+		vgi_idmap_fini(&v->res);
 		free(v);
 		return NULL;
 	}
@@ -237,9 +251,10 @@ void vgi_virgl_free(struct vgi_virgl *v)
 {
 	if (!v)
 		return;
-	for (unsigned b = 0; b < RES_BUCKETS; b++)
-		while (v->res[b])
-			res_destroy(v, v->res[b]);
+	struct vgi_idmap_node *n;
+	uint32_t b = 0;
+	while ((n = vgi_idmap_next(&v->res, &b, NULL)))
+		res_destroy(v, (struct res *)n);
 	while (v->ctxs) {
 		struct ctx *c = v->ctxs;
 		v->ctxs = c->next;
@@ -249,6 +264,7 @@ void vgi_virgl_free(struct vgi_virgl *v)
 		virgl_renderer_cleanup(v);
 	drop_fences(v);
 	vgi_egl_finish(&v->egl);
+	vgi_idmap_fini(&v->res);
 	if (instance == v)
 		instance = NULL;
 	free(v);
@@ -439,10 +455,8 @@ unsigned vgi_virgl_ctx_count(const struct vgi_virgl *v)
 
 static struct res *res_find(const struct vgi_virgl *v, uint32_t id)
 {
-	for (struct res *r = v->res[id % RES_BUCKETS]; r; r = r->next)
-		if (r->id == id)
-			return r;
-	return NULL;
+	/* node is the first member */
+	return (struct res *)vgi_idmap_find(&v->res, id);
 }
 
 static uint32_t ctx_res_check(struct vgi_virgl *v, const char *what, uint32_t ctx_id, uint32_t res_id)
@@ -512,34 +526,85 @@ unsigned vgi_virgl_resource_count(const struct vgi_virgl *v)
 	return v->nres;
 }
 
-/* Bytes per pixel of the usual virgl formats; 0 when not in this table. */
+unsigned vgi_virgl_resource_probes(const struct vgi_virgl *v, uint32_t res_id)
+{
+	return vgi_idmap_probes(&v->res, res_id);
+}
+
+/*
+ * The layout of a virgl format (virglrenderer's virgl_hw.h numbers): a
+ * block of bw x bh pixels takes bytes bytes (1x1 for plain formats).
+ * Every transfer is bounded with it; a format not in here (planar YUV,
+ * numbers virglrenderer does not have) gets no transfer at all.
+ */
+struct fmt {
+	uint8_t bw, bh, bytes;
+};
+
+static bool format_layout(uint32_t f, struct fmt *out)
+{
+	/* plain formats, bytes per pixel, by number from 1 (0: not a plain format) */
+	static const uint8_t plain[] = {
+		[1] = 4, 4, 4, 4, 2, 2, 2, 4, 1, 1, 1, 2, 2, 0, 0, 2, 4, 4, 4, 4, 4, 4, 1,	/* 1..23 */
+		[24] = 8, 16, 24, 32, 4, 8, 12, 16,						/* 64/32-bit float */
+		[32] = 4, 8, 12, 16, 4, 8, 12, 16, 4, 8, 12, 16, 4, 8, 12, 16,			/* 32-bit */
+		[48] = 2, 4, 6, 8, 2, 4, 6, 8, 2, 4, 6, 8, 2, 4, 6, 8,				/* 16-bit */
+		[64] = 1, 2, 3, 4, 4, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 0, 0, 0, 1, 2, 3, 4, 0,	/* 8-bit */
+		[87] = 4, 8, 12, 16, 2, 4, 6, 8,						/* fixed, half */
+		[95] = 1, 2, 3, 4, 4, 4, 4, 4, 4, 4,						/* sRGB */
+		[119] = 4, 2, 4, 2, 4, 4, 4, 8, 0, 4, 4, 1, 4, 4, 2, 4, 2, 4, 4, 8, 1,	/* 119..139 */
+		[140] = 4, 2, 2,
+		[147] = 1, 1, 2, 1, 2, 2, 4, 2, 2, 2, 4, 2, 4, 4, 8, 4,			/* 147..162 */
+		[168] = 1, 1, 2, 2, 4, 4, 4, 4, 4,						/* 168..176 */
+		[177] = 1, 2, 3, 4, 1, 2, 3, 4, 2, 4, 6, 8, 2, 4, 6, 8,			/* 8/16-bit int */
+		[193] = 4, 8, 12, 16, 4, 8, 12, 16,						/* 32-bit int */
+		[201] = 1, 1, 1, 2, 1, 1, 1, 2, 2, 2, 2, 4, 2, 2, 2, 4, 4, 4, 4, 8, 4, 4, 4, 8,	/* A/I/L int */
+		[225] = 4,
+		[229] = 4, 4, 4, 4, 4, 8, 8, 8, 8, 8, 16, 16, 16,				/* 229..241 */
+		[242] = 2, 4, 4, 4, 8, 2, 2, 4, 4, 8, 8, 4, 2,				/* 242..254 */
+		[259] = 2, 2, 2, 4, 2, 2, 4, 4, 4, 4,						/* 259..268 */
+		[308] = 4, [311] = 2, [312] = 1,
+	};
+	/* ASTC 279..306: 16 bytes per block of these sizes (then the same for sRGB) */
+	static const uint8_t astc[14][2] = {
+		{ 4, 4 }, { 5, 4 }, { 5, 5 }, { 6, 5 }, { 6, 6 }, { 8, 5 }, { 8, 6 },
+		{ 8, 8 }, { 10, 5 }, { 10, 6 }, { 10, 8 }, { 10, 10 }, { 12, 10 }, { 12, 12 },
+	};
+
+	if (f < sizeof(plain) && plain[f]) {
+		*out = (struct fmt){ 1, 1, plain[f] };
+		return true;
+	}
+	switch (f) {
+	case 14: case 15: case 117: case 118: case 227: case 228:	/* UYVY, YUYV, R8G8_B8G8 and kin */
+		*out = (struct fmt){ 2, 1, 4 };
+		return true;
+	case 127:							/* R1_UNORM */
+		*out = (struct fmt){ 8, 1, 1 };
+		return true;
+	case 105: case 106: case 109: case 110: case 113: case 114: case 143: case 144: case 226:
+	case 269: case 270: case 271: case 272: case 275: case 276:	/* DXT1, RGTC1, LATC1, ETC1/2 (64-bit) */
+		*out = (struct fmt){ 4, 4, 8 };
+		return true;
+	case 107: case 108: case 111: case 112: case 115: case 116: case 145: case 146:
+	case 255: case 256: case 257: case 258: case 273: case 274: case 277: case 278:	/* 128-bit blocks */
+		*out = (struct fmt){ 4, 4, 16 };
+		return true;
+	default:
+		break;
+	}
+	if (f >= 279 && f <= 306) {
+		*out = (struct fmt){ astc[(f - 279) % 14][0], astc[(f - 279) % 14][1], 16 };
+		return true;
+	}
+	return false;
+}
+
+/* Bytes per pixel of a plain format; 0 for block formats and formats not known here. */
 static uint32_t format_bpp(uint32_t f)
 {
-	switch (f) {
-	case 1: case 2: case 3: case 4: case 8: case 17: case 18: case 19: case 20:
-	case 21: case 22: case 28: case 32: case 49: case 67: case 68:
-		return 4;
-	case 5: case 6: case 7: case 12: case 13: case 16: case 48: case 65:
-		return 2;
-	case 9: case 10: case 11: case 23: case 64:
-		return 1;
-	case 66:
-		return 3;
-	case 50:
-		return 6;
-	case 24: case 29: case 33: case 51:
-		return 8;
-	case 30: case 34:
-		return 12;
-	case 25: case 31: case 35:
-		return 16;
-	case 26:
-		return 24;
-	case 27:
-		return 32;
-	default:
-		return 0;
-	}
+	struct fmt l;
+	return format_layout(f, &l) && l.bw == 1 && l.bh == 1 ? l.bytes : 0;
 }
 
 static uint32_t level_dim(uint32_t d, uint32_t level)
@@ -585,13 +650,15 @@ static uint32_t res_estimate(const struct virgl_renderer_resource_create_args *a
 			 a->last_level + 1, a->nr_samples);
 		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 	}
-	uint64_t bpp = format_bpp(a->format);
+	struct fmt l;
 	uint64_t bytes;
+	if (!format_layout(a->format, &l))
+		l = (struct fmt){ 1, 1, 16 };		/* unknown formats: the widest */
 	if (a->target == T_BUFFER) {
 		bytes = a->width;
 	} else {
-		bytes = (uint64_t)a->width * a->height * a->depth * a->array_size;
-		bytes *= bpp ? bpp : 16;		/* unknown formats: the widest */
+		bytes = (uint64_t)((a->width + l.bw - 1) / l.bw) * ((a->height + l.bh - 1) / l.bh);
+		bytes *= (uint64_t)a->depth * a->array_size * l.bytes;
 		bytes *= a->nr_samples > 1 ? a->nr_samples : 1;
 		if (a->target == T_CUBE && a->array_size == 1)
 			bytes *= 6;
@@ -735,8 +802,8 @@ static uint32_t res_insert(struct vgi_virgl *v, struct virgl_renderer_resource_c
 	r->last_level = a->last_level;
 	r->charge = bytes;
 	r->export_fd = -1;
-	r->next = v->res[r->id % RES_BUCKETS];
-	v->res[r->id % RES_BUCKETS] = r;
+	r->node.id = r->id;
+	vgi_idmap_insert(&v->res, &r->node);
 	v->nres++;
 	return VIRTIO_GPU_RESP_OK_NODATA;
 }
@@ -811,8 +878,8 @@ uint32_t vgi_virgl_resource_create_blob(struct vgi_virgl *v, uint32_t res_id, ui
 	r->charge = pr ? pr->charge : charge;
 	free(pr);
 	r->export_fd = -1;
-	r->next = v->res[r->id % RES_BUCKETS];
-	v->res[r->id % RES_BUCKETS] = r;
+	r->node.id = r->id;
+	vgi_idmap_insert(&v->res, &r->node);
 	v->nres++;
 	return VIRTIO_GPU_RESP_OK_NODATA;
 }
@@ -862,12 +929,7 @@ static void res_detach(struct res *r)
 
 static void res_destroy(struct vgi_virgl *v, struct res *r)
 {
-	for (struct res **pp = &v->res[r->id % RES_BUCKETS]; *pp; pp = &(*pp)->next) {
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
-	}
+	vgi_idmap_remove(&v->res, &r->node);
 	res_detach(r);
 	if (r->mapped)
 		virgl_renderer_resource_unmap(r->id);
@@ -946,20 +1008,28 @@ static uint32_t transfer_check(const struct res *r, const struct virgl_box *b, u
 		vgi_warn("virgl: transfer with resource %u that has no backing", r->id);
 		return VIRTIO_GPU_RESP_ERR_UNSPEC;
 	}
-	uint64_t bpp = r->target == T_BUFFER ? 1 : format_bpp(r->format);
-	if (bpp && stride && stride < b->w * bpp) {
-		vgi_warn("virgl: transfer stride %u < %u pixels of resource %u", stride, b->w, r->id);
+	/* the bytes virglrenderer will touch, in blocks of the format (a buffer: bytes) */
+	struct fmt l = { 1, 1, 1 };
+	if (r->target != T_BUFFER && !format_layout(r->format, &l)) {
+		vgi_warn("virgl: transfer of resource %u: format %u has no layout known here", r->id, r->format);
 		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 	}
-	if (bpp && layer_stride && b->d > 1 && layer_stride < (uint64_t)(stride ? stride : b->w * bpp) * b->h) {
+	uint64_t row = (uint64_t)((b->w + l.bw - 1) / l.bw) * l.bytes;
+	uint64_t rows = (b->h + l.bh - 1) / l.bh;
+	if (stride && stride < row) {
+		vgi_warn("virgl: transfer stride %u < %llu bytes of %u pixels of resource %u", stride,
+			 (unsigned long long)row, b->w, r->id);
+		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+	}
+	/* strides 0 mean packed rows and layers */
+	uint64_t rs = stride ? stride : row;
+	if (layer_stride && b->d > 1 && layer_stride < rs * rows) {
 		vgi_warn("virgl: transfer layer stride %u too small for resource %u", layer_stride, r->id);
 		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 	}
-	/* The last byte the box reaches (strides 0 mean packed rows). */
-	uint64_t row = bpp ? b->w * bpp : 1;
-	uint64_t rs = stride ? stride : row;
-	uint64_t ls = layer_stride ? layer_stride : rs * b->h;
-	uint64_t span = (uint64_t)(b->d - 1) * ls + (uint64_t)(b->h - 1) * rs + row;
+	uint64_t ls = layer_stride ? layer_stride : rs * rows;
+	/* the last byte the box reaches */
+	uint64_t span = (uint64_t)(b->d - 1) * ls + (rows - 1) * rs + row;
 	if (offset > r->backing_size || span > r->backing_size - offset) {
 		vgi_warn("virgl: transfer of resource %u: offset %llu + %llu bytes > backing %llu",
 			 r->id, (unsigned long long)offset, (unsigned long long)span,
@@ -1047,11 +1117,12 @@ uint32_t vgi_virgl_create_fence(struct vgi_virgl *v, uint32_t ctx_id, bool per_c
 	f->data = data;
 	int ret;
 	if (per_ctx) {
+		f->seq = v->next_ctx_seq++;
 		ret = virgl_renderer_context_create_fence(ctx_id, VIRGL_RENDERER_FENCE_FLAG_MERGEABLE,
-							  ring_idx, fence_id);
+							  ring_idx, f->seq);
 	} else {
 		f->seq = v->next_seq++;
-		ret = virgl_renderer_create_fence((int)f->seq, ctx_id);
+		ret = virgl_renderer_create_fence((int)(uint32_t)f->seq, ctx_id);
 	}
 	if (ret) {
 		vgi_warn("virgl: fence %llu on context %u ring %u: virglrenderer error %d",

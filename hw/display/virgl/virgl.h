@@ -84,6 +84,8 @@ uint32_t vgi_virgl_submit(struct vgi_virgl *v, uint32_t ctx_id, void *cmds, uint
 /* Resources. */
 bool vgi_virgl_has_resource(const struct vgi_virgl *v, uint32_t res_id);
 unsigned vgi_virgl_resource_count(const struct vgi_virgl *v);
+/* Tests: table entries a lookup of res_id looks at (its chain position, or chain length if absent). */
+unsigned vgi_virgl_resource_probes(const struct vgi_virgl *v, uint32_t res_id);
 uint32_t vgi_virgl_resource_create_2d(struct vgi_virgl *v, uint32_t res_id, uint32_t virtio_format,
 				      uint32_t width, uint32_t height);
 uint32_t vgi_virgl_resource_create_3d(struct vgi_virgl *v, const struct virtio_gpu_resource_create_3d *c);

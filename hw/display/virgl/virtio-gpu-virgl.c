@@ -166,11 +166,25 @@ static struct vres *vres_of(struct vgi_gpu_resource *res)
 	return res->priv;
 }
 
-static uint32_t vres_attach(struct vgi_gpu_resource *res)
+/*
+ * Our state of a resource virglrenderer just made (charged; released with
+ * the resource). When it fails, the resource goes from virglrenderer too:
+ * with res->priv unset, resource_destroy would not know it is there.
+ */
+static uint32_t vres_attach(struct vrenderer *vr, struct vgi_gpu_resource *res)
 {
-	struct vres *vs = calloc(1, sizeof(*vs));
-	if (!vs)
+	struct vres *vs = NULL;
+	if (vgi_gpu_hostmem_charge(vr->base.gpu, sizeof(*vs))) {
+		vs = calloc(1, sizeof(*vs));
+		if (!vs)
+			vgi_gpu_hostmem_release(vr->base.gpu, sizeof(*vs));
+	}
+	if (!vs) {
+		vgi_warn("virgl: resource %u: no room for its state", res->id);
+		vgi_virgl_resource_unref(vr->v, res->id);
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	}
+	res->hostmem += sizeof(*vs);
 	vs->stale = true;
 	res->priv = vs;
 	return 0;
@@ -195,7 +209,7 @@ static void cmd_create_3d(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 	res->fourcc = c.target == 2 ? vgi_format_from_virtio_gpu(c.format) : 0;
 	err = vgi_virgl_resource_create_3d(vr->v, &c);
 	if (err == VIRTIO_GPU_RESP_OK_NODATA)
-		err = vres_attach(res);
+		err = vres_attach(vr, res);
 	else
 		err = err ? err : VIRTIO_GPU_RESP_ERR_UNSPEC;
 	if (err) {
@@ -239,9 +253,9 @@ static void cmd_submit(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 	if (!vgi_gpu_cmd_read(cmd, &c, sizeof(c)))
 		return;
 	/* bounded before anything is allocated, and against what the guest really sent */
-	size_t have = vgi_iov_size(cmd->elem->out_sg, cmd->elem->out_num);
-	if (c.size > VGI_VIRGL_MAX_SUBMIT || c.size % 4 || have < sizeof(c) || have - sizeof(c) < c.size) {
-		vgi_warn("virgl: SUBMIT_3D of %u bytes (%zu sent, limit %u)", c.size, have - sizeof(c),
+	uint64_t have = cmd->out_size - sizeof(c);	/* >= 0: the struct was there */
+	if (c.size > VGI_VIRGL_MAX_SUBMIT || c.size % 4 || have < c.size) {
+		vgi_warn("virgl: SUBMIT_3D of %u bytes (%llu sent, limit %u)", c.size, (unsigned long long)have,
 			 VGI_VIRGL_MAX_SUBMIT);
 		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 		return;
@@ -258,8 +272,11 @@ static void cmd_submit(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 		vr->submit_buf = b;
 		vr->submit_cap = cap;
 	}
-	/* a copy: the guest may change its buffer while virglrenderer decodes */
-	vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, sizeof(c), vr->submit_buf, c.size);
+	/* a copy, read once: the guest may change its buffer while virglrenderer decodes */
+	if (c.size && !vgi_gpu_cmd_read_tail(cmd, sizeof(c), vr->submit_buf, c.size)) {
+		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+		return;
+	}
 	uint64_t t1 = vr->stats ? now_ns() : 0;
 	vr->gen++;
 	uint32_t err = vgi_virgl_submit(vr->v, c.hdr.ctx_id, vr->submit_buf, c.size);
@@ -372,7 +389,7 @@ static void flush_defer(struct vrenderer *vr, struct vgi_gpu_cmd *cmd, struct vg
 static void peek_flush(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 {
 	struct virtio_gpu_resource_flush c;
-	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, &c, sizeof(c)) != sizeof(c))
+	if (!vgi_gpu_cmd_peek(cmd, &c, sizeof(c)))
 		return;
 	struct vgi_gpu_resource *res = vgi_gpu_resource_find(vr->base.gpu, c.resource_id);
 	if (!res || !res->priv)
@@ -401,8 +418,7 @@ static void peek_flush(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 static void peek_set_scanout(struct vrenderer *vr, struct vgi_gpu_cmd *cmd)
 {
 	struct virtio_gpu_set_scanout c;
-	if (vgi_iov_to_buf(cmd->elem->out_sg, cmd->elem->out_num, 0, &c, sizeof(c)) != sizeof(c) ||
-	    c.scanout_id >= VGI_MAX_SCANOUTS)
+	if (!vgi_gpu_cmd_peek(cmd, &c, sizeof(c)) || c.scanout_id >= VGI_MAX_SCANOUTS)
 		return;
 	struct vgi_gpu_resource *res = vgi_gpu_resource_find(vr->base.gpu, c.resource_id);
 	if (!res || !res->priv) {
@@ -528,7 +544,7 @@ static uint32_t vr_resource_create_2d(struct vgi_gpu_renderer *r, struct vgi_gpu
 						    res->height);
 	if (err != VIRTIO_GPU_RESP_OK_NODATA)
 		return err ? err : VIRTIO_GPU_RESP_ERR_UNSPEC;
-	return vres_attach(res);
+	return vres_attach(to_vr(r), res);
 }
 
 static void vr_resource_destroy(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res)
@@ -634,7 +650,7 @@ static uint32_t vr_resource_create_blob(struct vgi_gpu_renderer *r, struct vgi_g
 						      res->blob_size);
 	if (err != VIRTIO_GPU_RESP_OK_NODATA)
 		return err ? err : VIRTIO_GPU_RESP_ERR_UNSPEC;
-	return vres_attach(res);
+	return vres_attach(to_vr(r), res);
 }
 
 static uint32_t vr_blob_map(struct vgi_gpu_renderer *r, struct vgi_gpu_resource *res, void **ptr, uint64_t *size,
