@@ -28,6 +28,8 @@
 #include "vgi-config.h"
 
 #define MAX_DISPLAYS 8
+/* How long the guest's GET_EDID waits for QEMU's EDID; then it gets the generated one. */
+#define EDID_WAIT_MS 1500
 
 struct app {
 	GMainLoop *loop;
@@ -41,6 +43,8 @@ struct app {
 	guint gpu_watch;
 	guint qd_watch;		/* QEMU's display socket (replies to our requests) */
 	guint qd_timer_watch;	/* its update throttle (--max-fps) */
+	uint32_t edid_pending;	/* outputs whose EDID QEMU has yet to send */
+	guint edid_timer;	/* bounds the wait for them */
 };
 
 static void usage(FILE *out)
@@ -311,8 +315,45 @@ static void on_edid(void *opaque, uint32_t id, const uint8_t *blob, uint32_t siz
 {
 	struct app *app = opaque;
 
-	if (vgi_gpu_set_edid(app->gpu, id, blob, size) < 0)
+	if (vgi_gpu_set_edid(app->gpu, id, blob, size) < 0) {
 		vgi_warn("vgi-gpu: EDID of %u bytes for output %u not taken; the generated one stays", size, id);
+		vgi_gpu_expect_edid(app->gpu, id, false);
+	}
+}
+
+static gboolean on_edid_timeout(gpointer opaque)
+{
+	struct app *app = opaque;
+
+	app->edid_timer = 0;
+	for (uint32_t id = 0; id < 32; id++) {
+		if (!(app->edid_pending & (1u << id)))
+			continue;
+		vgi_warn("vgi-gpu: QEMU sent no EDID for output %u within %d ms; the guest gets the generated one",
+			 id, EDID_WAIT_MS);
+		vgi_gpu_expect_edid(app->gpu, id, false);
+	}
+	app->edid_pending = 0;
+	return G_SOURCE_REMOVE;
+}
+
+/* QEMU's EDID for output id is on its way (or no longer): the guest's GET_EDID waits for it, boundedly. */
+static void on_edid_pending(void *opaque, uint32_t id, bool pending)
+{
+	struct app *app = opaque;
+
+	if (id >= 32 || vgi_gpu_expect_edid(app->gpu, id, pending) < 0)
+		return;	/* an output the device does not have */
+	if (pending)
+		app->edid_pending |= 1u << id;
+	else
+		app->edid_pending &= ~(1u << id);
+	if (app->edid_pending && !app->edid_timer)
+		app->edid_timer = g_timeout_add(EDID_WAIT_MS, on_edid_timeout, app);
+	else if (!app->edid_pending && app->edid_timer) {
+		g_source_remove(app->edid_timer);
+		app->edid_timer = 0;
+	}
 }
 
 static void on_quit(void *opaque)
@@ -465,7 +506,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	app.host = (struct vgi_display_host){
-		.output_changed = on_output_changed, .edid = on_edid, .quit = on_quit, .opaque = &app,
+		.output_changed = on_output_changed, .edid = on_edid, .edid_pending = on_edid_pending,
+		.quit = on_quit, .opaque = &app,
 	};
 	for (unsigned i = 0; i < ndisplays; i++) {
 		struct vgi_display_sink sink;
@@ -534,6 +576,9 @@ int main(int argc, char **argv)
 	qd_unwatch(&app);
 	if (app.qd_timer_watch)
 		g_source_remove(app.qd_timer_watch);
+	if (app.edid_timer)
+		g_source_remove(app.edid_timer);
+	app.edid_timer = 0;
 	vgi_vhost_user_free(app.vu);
 	if (app.idle_display_fd >= 0)
 		close(app.idle_display_fd);

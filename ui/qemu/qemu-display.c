@@ -119,6 +119,7 @@ struct qd_scanout {
 	uint32_t *cursor;	/* VGI_CURSOR_SIZE^2, NULL until defined */
 
 	bool reported;		/* output reported connected to host */
+	bool edid_wait;		/* host told that QEMU's EDID for it is on its way */
 
 	/* vgi_qemu_display_set_max_fps: damage waiting for the next refresh, read from due_img then */
 	struct vgi_rect *due;	/* QD_MAX_DUE, allocated on first use */
@@ -161,12 +162,28 @@ struct vgi_qemu_display {
 
 static void conn_fail(struct vgi_qemu_display *qd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+static void edid_wait_set(struct vgi_qemu_display *qd, uint32_t id, bool on)
+{
+	if (qd->s[id].edid_wait == on)
+		return;
+	qd->s[id].edid_wait = on;
+	if (qd->host.edid_pending)
+		qd->host.edid_pending(qd->host.opaque, id, on);
+}
+
+static void edid_wait_all(struct vgi_qemu_display *qd, bool on)
+{
+	for (uint32_t i = 0; i < VGI_MAX_SCANOUTS; i++)
+		edid_wait_set(qd, i, on);
+}
+
 static void conn_end(struct vgi_qemu_display *qd)
 {
 	/* Keep the fd number until dispatch() so the program's loop never watches a reused fd. */
 	shutdown(qd->fd, SHUT_RDWR);
 	qd->dead = true;
 	qd->pend_count = 0;
+	edid_wait_all(qd, false);	/* no answer comes any more */
 }
 
 static void conn_fail(struct vgi_qemu_display *qd, const char *fmt, ...)
@@ -401,6 +418,8 @@ static void handle_features(struct vgi_qemu_display *qd, uint64_t offered)
 
 	qd->features = agreed;
 	qd->features_known = true;
+	if (!(agreed & VGI_QEMU_DISPLAY_F_EDID))
+		edid_wait_all(qd, false);	/* QEMU before 8.1: no EDIDs */
 	vgi_info("qemu display: QEMU offers protocol features 0x%llx, using%s%s%s", (unsigned long long)offered,
 		 agreed & VGI_QEMU_DISPLAY_F_EDID ? " EDID" : "", agreed & VGI_QEMU_DISPLAY_F_DMABUF2 ? " DMABUF2" : "",
 		 agreed ? "" : " none");
@@ -427,6 +446,7 @@ static void handle_display_info(struct vgi_qemu_display *qd, const struct virtio
 		if (on && (m->r.width == 0 || m->r.height == 0 || m->r.width > QD_MAX_SIDE || m->r.height > QD_MAX_SIDE)) {
 			vgi_warn("qemu display: QEMU's output %u has an unusable size %ux%u; ignored", i, m->r.width,
 				 m->r.height);
+			edid_wait_set(qd, i, false);
 			continue;
 		}
 		if (on) {
@@ -439,12 +459,14 @@ static void handle_display_info(struct vgi_qemu_display *qd, const struct virtio
 
 				if (send_request(qd, REQ_GET_EDID, &id, sizeof(id), i, NULL) < 0)
 					return;
+				continue;	/* edid_wait stays until the answer */
 			}
 		} else if (qd->s[i].reported) {
 			qd->s[i].reported = false;
 			if (qd->host.output_changed)
 				qd->host.output_changed(qd->host.opaque, i, false, 0, 0);
 		}
+		edid_wait_set(qd, i, false);	/* no EDID asked for this output */
 	}
 }
 
@@ -453,10 +475,10 @@ static void handle_edid(struct vgi_qemu_display *qd, uint32_t id, const struct v
 	if (e->hdr.type != VIRTIO_GPU_RESP_OK_EDID || e->size == 0 || e->size > sizeof(e->edid)) {
 		vgi_warn("qemu display: GET_EDID for output %u answered with type 0x%x size %u; ignored", id,
 			 e->hdr.type, e->size);
-		return;
-	}
-	if (qd->host.edid)
+	} else if (qd->host.edid) {
 		qd->host.edid(qd->host.opaque, id, e->edid, e->size);
+	}
+	edid_wait_set(qd, id, false);
 }
 
 /*
@@ -589,6 +611,7 @@ void vgi_qemu_display_disconnect(struct vgi_qemu_display *qd)
 	close(qd->fd);
 	qd->fd = -1;
 	reset_connection_state(qd);
+	edid_wait_all(qd, false);
 }
 
 bool vgi_qemu_display_connected(const struct vgi_qemu_display *qd)
@@ -667,6 +690,8 @@ int vgi_qemu_display_set_socket(struct vgi_qemu_display *qd, int fd)
 		vgi_qemu_display_disconnect(qd);
 		return -ECONNRESET;
 	}
+	/* QEMU 8.1+ answers with EDIDs after the features and display info: the guest should get those */
+	edid_wait_all(qd, true);
 	/* Replay what QEMU should show; dmabufs follow once the features are known. */
 	for (uint32_t i = 0; i < VGI_MAX_SCANOUTS && live(qd); i++) {
 		if (qd->s[i].mode == MODE_2D)
@@ -1334,6 +1359,7 @@ void vgi_qemu_display_free(struct vgi_qemu_display *qd)
 {
 	if (!qd)
 		return;
+	qd->host.edid_pending = NULL;	/* the device may be half gone (sinks go last) */
 	vgi_qemu_display_disconnect(qd);
 	for (unsigned i = 0; i < VGI_MAX_SCANOUTS; i++) {
 		drop_dmabuf(&qd->s[i]);

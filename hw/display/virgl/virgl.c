@@ -513,6 +513,7 @@ static uint32_t format_bpp(uint32_t f)
 	switch (f) {
 	case 1: case 2: case 3: case 4: case 8: case 17: case 18: case 19: case 20:
 	case 21: case 22: case 28: case 32: case 49: case 67: case 68:
+	case 121: case 134:	/* A8B8G8R8, R8G8B8X8: 2D scanout formats too */
 		return 4;
 	case 5: case 6: case 7: case 12: case 13: case 16: case 48: case 65:
 		return 2;
