@@ -52,7 +52,16 @@ struct gpu_output {
 	uint32_t width, height;
 	uint8_t *edid;		/* the frontend's, or NULL: generated */
 	uint32_t edid_size;
+	bool edid_expected;	/* vgi_gpu_expect_edid: GET_EDID waits for the frontend's */
 };
+
+/* A GET_EDID held until the frontend's EDID comes (vgi_gpu_expect_edid). */
+struct edid_waiter {
+	struct vgi_gpu_cmd cmd;	/* owns the element */
+	uint32_t scanout;
+	struct edid_waiter *next;
+};
+#define MAX_EDID_WAITERS 64
 
 struct vgi_gpu {
 	struct vgi_virtio_device vdev;	/* first: container_of by cast */
@@ -64,6 +73,8 @@ struct vgi_gpu {
 	struct vgi_display_sink sinks[MAX_SINKS];
 	unsigned nsinks;
 	struct gpu_output outputs[VGI_MAX_SCANOUTS];
+	struct edid_waiter *edid_waiters;	/* held GET_EDIDs, oldest first */
+	unsigned nedid_waiters;
 	struct gpu_scanout scanouts[VGI_MAX_SCANOUTS];
 	struct vgi_idmap resources;	/* of struct vgi_gpu_resource, by id (keyed hash) */
 	uint32_t max_resources;
@@ -908,11 +919,68 @@ static void cmd_get_display_info(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 	vgi_gpu_cmd_respond(gpu, cmd, &info.hdr, sizeof(info));
 }
 
+/* Answer cmd with the EDID output scanout has now. */
+static void edid_respond(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd, uint32_t scanout)
+{
+	struct virtio_gpu_resp_edid *resp = calloc(1, sizeof(*resp));
+	uint32_t size = sizeof(resp->edid);
+
+	if (!resp) {
+		respond_nodata(gpu, cmd, VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+		return;
+	}
+	resp->hdr.type = VIRTIO_GPU_RESP_OK_EDID;
+	vgi_gpu_get_edid(gpu, scanout, resp->edid, &size);
+	resp->size = size;
+	vgi_gpu_cmd_respond(gpu, cmd, &resp->hdr, sizeof(*resp));
+	free(resp);
+}
+
+/*
+ * Answer the held GET_EDIDs of output scanout (UINT32_MAX: all of them) now,
+ * with the EDID the device has. Also for when a queue stops: nothing held
+ * may stay behind then.
+ */
+static void edid_waiters_answer(struct vgi_gpu *gpu, uint32_t scanout)
+{
+	struct edid_waiter **pp = &gpu->edid_waiters;
+
+	while (*pp) {
+		struct edid_waiter *w = *pp;
+
+		if (scanout != UINT32_MAX && w->scanout != scanout) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		gpu->nedid_waiters--;
+		edid_respond(gpu, &w->cmd, w->scanout);
+		free(w);
+	}
+	/* inside queue processing the answers go out with its notification */
+	if (gpu->ctrl_pushed && !gpu->busy[0]) {
+		gpu->ctrl_pushed = false;
+		vgi_virtio_device_notify(&gpu->vdev, 0);
+	}
+}
+
+/* Drop the held GET_EDIDs without answering (device reset, free): their buffers belong to the old driver. */
+static void edid_waiters_drop(struct vgi_gpu *gpu)
+{
+	while (gpu->edid_waiters) {
+		struct edid_waiter *w = gpu->edid_waiters;
+
+		gpu->edid_waiters = w->next;
+		vgi_vq_elem_free(w->cmd.elem);
+		free(w);
+	}
+	gpu->nedid_waiters = 0;
+}
+
 static void cmd_get_edid(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 {
 	struct virtio_gpu_cmd_get_edid ge;
-	struct virtio_gpu_resp_edid *resp;
-	uint32_t size = sizeof(resp->edid);
+	struct edid_waiter *w, **tail;
 
 	if (!gpu->edid) {
 		vgi_warn("virtio-gpu: GET_EDID without the EDID feature");
@@ -926,16 +994,25 @@ static void cmd_get_edid(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
 		cmd->error = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 		return;
 	}
-	resp = calloc(1, sizeof(*resp));
-	if (!resp) {
-		cmd->error = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	/*
+	 * The frontend's EDID is on its way: answering now would give the
+	 * guest the generated one for good (it reads EDIDs once, at probe).
+	 */
+	if (gpu->outputs[ge.scanout].edid_expected && gpu->nedid_waiters < MAX_EDID_WAITERS &&
+	    (w = malloc(sizeof(*w)))) {
+		w->cmd = *cmd;
+		w->cmd.next = NULL;
+		w->scanout = ge.scanout;
+		w->next = NULL;
+		for (tail = &gpu->edid_waiters; *tail; tail = &(*tail)->next)
+			;
+		*tail = w;
+		gpu->nedid_waiters++;
+		cmd->elem = NULL;
+		cmd->finished = true;	/* the waiter answers it */
 		return;
 	}
-	resp->hdr.type = VIRTIO_GPU_RESP_OK_EDID;
-	vgi_gpu_get_edid(gpu, ge.scanout, resp->edid, &size);
-	resp->size = size;
-	vgi_gpu_cmd_respond(gpu, cmd, &resp->hdr, sizeof(*resp));
-	free(resp);
+	edid_respond(gpu, cmd, ge.scanout);
 }
 
 static void cmd_resource_create_2d(struct vgi_gpu *gpu, struct vgi_gpu_cmd *cmd)
@@ -1712,8 +1789,11 @@ static void gpu_queue_stop(struct vgi_virtio_device *dev, unsigned index)
 	struct vgi_gpu_renderer *r = gpu->renderer;
 	unsigned n = 0;
 
-	if (index != 0 || !gpu->held)
+	if (index != 0)
 		return;	/* the cursor queue never holds */
+	edid_waiters_answer(gpu, UINT32_MAX);	/* with the EDID the device has now */
+	if (!gpu->held)
+		return;
 	if (r->ops->settle)
 		r->ops->settle(r);
 	while (gpu->held) {
@@ -1758,6 +1838,7 @@ static void do_reset(struct vgi_gpu *gpu)
 {
 	gpu->reset_pending = false;
 	free_held(gpu);
+	edid_waiters_drop(gpu);
 	destroy_all_resources(gpu);
 	for (uint32_t sid = 0; sid < gpu->num_scanouts; sid++) {
 		struct gpu_scanout *so = &gpu->scanouts[sid];
@@ -1899,6 +1980,7 @@ void vgi_gpu_free(struct vgi_gpu *gpu)
 	if (!gpu)
 		return;
 	free_held(gpu);
+	edid_waiters_drop(gpu);
 	destroy_all_resources(gpu);
 	if (gpu->renderer->ops->destroy)
 		gpu->renderer->ops->destroy(gpu->renderer);
@@ -2008,6 +2090,18 @@ int vgi_gpu_set_edid(struct vgi_gpu *gpu, uint32_t id, const uint8_t *blob, uint
 	free(o->edid);
 	o->edid = copy;
 	o->edid_size = size;
+	o->edid_expected = false;
+	edid_waiters_answer(gpu, id);
+	return 0;
+}
+
+int vgi_gpu_expect_edid(struct vgi_gpu *gpu, uint32_t id, bool expected)
+{
+	if (!gpu || id >= gpu->num_scanouts)
+		return -EINVAL;
+	gpu->outputs[id].edid_expected = expected;
+	if (!expected)
+		edid_waiters_answer(gpu, id);
 	return 0;
 }
 

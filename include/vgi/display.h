@@ -97,6 +97,13 @@ struct vgi_display_host {
 	void (*quit)(void *opaque);
 	/* The frontend's EDID for an output (QEMU's GET_EDID); the device reports it to the guest. */
 	void (*edid)(void *opaque, uint32_t id, const uint8_t *blob, uint32_t size);
+	/*
+	 * Optional: whether the display's EDID for output id is on its way
+	 * (asked for, or about to be, and not answered yet); false once it came
+	 * (after edid()) or will not come. vgi-gpu holds the guest's GET_EDID
+	 * meanwhile (vgi_gpu_expect_edid).
+	 */
+	void (*edid_pending)(void *opaque, uint32_t id, bool pending);
 	void *opaque;
 };
 

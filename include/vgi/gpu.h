@@ -100,6 +100,17 @@ void vgi_gpu_dispatch(struct vgi_gpu *gpu);
 int vgi_gpu_set_edid(struct vgi_gpu *gpu, uint32_t id, const uint8_t *blob, uint32_t size);
 
 /*
+ * Whether the frontend's EDID for output id is on its way (vgi-gpu: asked of
+ * QEMU's display, not answered yet). While it is, the guest's GET_EDID for
+ * that output is held instead of answered with the EDID the device has now;
+ * vgi_gpu_set_edid() for the output, or expected = false, answers the held
+ * commands with the EDID the device has then. The caller bounds the wait
+ * (vgi-gpu: 1.5 s, then false); a device reset drops held commands, and at
+ * most 64 are held (later ones are answered at once). 0 or -EINVAL (bad id).
+ */
+int vgi_gpu_expect_edid(struct vgi_gpu *gpu, uint32_t id, bool expected);
+
+/*
  * Fill host so that a sink's reports reach this device: output_changed ->
  * vgi_gpu_set_output, edid -> vgi_gpu_set_edid (opaque = gpu). input and
  * quit are left NULL for the program to set.

@@ -40,7 +40,7 @@ int vgi_qemu_display_set_socket(struct vgi_qemu_display *qd, int fd);
 void vgi_qemu_display_disconnect(struct vgi_qemu_display *qd);
 bool vgi_qemu_display_connected(const struct vgi_qemu_display *qd);
 
-/* The socket to watch for input in the program's loop, or -1. */
+/* The socket to watch in the program's loop (input; output while vgi_qemu_display_wants_write), or -1. */
 int vgi_qemu_display_get_fd(const struct vgi_qemu_display *qd);
 /*
  * Read and act on the replies QEMU has sent; never waits for one that has
@@ -59,10 +59,18 @@ int vgi_qemu_display_request_display_info(struct vgi_qemu_display *qd);
 /* True once QEMU answered GET_PROTOCOL_FEATURES; *features gets the agreed bits. */
 bool vgi_qemu_display_features(const struct vgi_qemu_display *qd, uint64_t *features);
 /*
- * How long to wait for QEMU to take a message or to answer DMABUF_UPDATE
- * (default 10000 ms; < 0: forever). A message QEMU stops taking half-way
- * ends the connection; a late DMABUF_UPDATE answer is logged and consumed
- * when it comes.
+ * Sends never wait: what the socket does not take is queued (at most 64 MiB,
+ * then the display connection ends) and written when the program sees the
+ * fd writable and calls vgi_qemu_display_dispatch(); meanwhile 2D damage
+ * merges (only an area's latest pixels go out, 512 rects per scanout, then
+ * their bounding box) and cursor moves keep only the latest state.
+ */
+bool vgi_qemu_display_wants_write(const struct vgi_qemu_display *qd);
+/*
+ * How long a guest command waits for QEMU's answer to DMABUF_UPDATE, and for
+ * the rest of a reply that has started (at least 1 s) (default 16 ms, one
+ * refresh; < 0: forever). Updates while an answer is outstanding merge into one that goes
+ * when it comes; a reply that stops half-way ends the connection.
  */
 void vgi_qemu_display_set_timeout(struct vgi_qemu_display *qd, int ms);
 /*

@@ -28,6 +28,8 @@
 #include "vgi-config.h"
 
 #define MAX_DISPLAYS 8
+/* How long the guest's GET_EDID waits for QEMU's EDID; then it gets the generated one. */
+#define EDID_WAIT_MS 1500
 
 struct app {
 	GMainLoop *loop;
@@ -40,7 +42,10 @@ struct app {
 	int exit_code;
 	guint gpu_watch;
 	guint qd_watch;		/* QEMU's display socket (replies to our requests) */
+	GSource *qd_out;	/* the same socket, for writing while the display queued data */
 	guint qd_timer_watch;	/* its update throttle (--max-fps) */
+	uint32_t edid_pending;	/* outputs whose EDID QEMU has yet to send */
+	guint edid_timer;	/* bounds the wait for them */
 };
 
 static void usage(FILE *out)
@@ -174,7 +179,66 @@ static void qd_unwatch(struct app *app)
 	if (app->qd_watch)
 		g_source_remove(app->qd_watch);
 	app->qd_watch = 0;
+	if (app->qd_out) {
+		g_source_destroy(app->qd_out);
+		g_source_unref(app->qd_out);
+	}
+	app->qd_out = NULL;
 }
+
+#ifdef VGI_GPU_HAVE_QEMU_DISPLAY_FD
+/*
+ * Sends to QEMU's display never wait: what the socket did not take waits
+ * in the sink until the socket is writable. This source asks for
+ * writability only while the sink holds data; its prepare() runs before
+ * every poll, so whatever queued data (a guest command, a timer, a reply)
+ * is seen.
+ */
+struct qd_out_source {
+	GSource base;
+	struct app *app;
+	gpointer tag;
+	GIOCondition want;
+};
+
+static gboolean on_qemu_display_fd(gint fd, GIOCondition cond, gpointer opaque);
+
+static gboolean qd_out_prepare(GSource *src, gint *timeout)
+{
+	struct qd_out_source *q = (struct qd_out_source *)src;
+	GIOCondition want = vgi_qemu_display_wants_write(q->app->qemu_display) ? G_IO_OUT : 0;
+
+	*timeout = -1;
+	if (want != q->want) {	/* a change wakes the loop once; no change costs nothing */
+		g_source_modify_unix_fd(src, q->tag, want);
+		q->want = want;
+	}
+	return FALSE;
+}
+
+static gboolean qd_out_dispatch(GSource *src, GSourceFunc cb, gpointer data)
+{
+	struct qd_out_source *q = (struct qd_out_source *)src;
+
+	if (g_source_query_unix_fd(src, q->tag) && q->app->qd_watch)
+		on_qemu_display_fd(-1, G_IO_OUT, q->app);
+	return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs qd_out_funcs = { .prepare = qd_out_prepare, .dispatch = qd_out_dispatch };
+
+static GSource *qd_out_new(struct app *app, int fd)
+{
+	struct qd_out_source *q = (struct qd_out_source *)g_source_new(&qd_out_funcs, sizeof(*q));
+
+	q->app = app;
+	q->want = 0;
+	q->tag = g_source_add_unix_fd(&q->base, fd, 0);
+	g_source_set_can_recurse(&q->base, TRUE);
+	g_source_attach(&q->base, NULL);
+	return &q->base;
+}
+#endif
 
 #ifdef VGI_GPU_HAVE_QEMU_DISPLAY_FD
 static gboolean on_qemu_display_fd(gint fd, GIOCondition cond, gpointer opaque)
@@ -183,8 +247,12 @@ static gboolean on_qemu_display_fd(gint fd, GIOCondition cond, gpointer opaque)
 
 	if (vgi_qemu_display_dispatch(app->qemu_display) < 0) {
 		/* the display closed the socket: QEMU left or misbehaved (logged) */
-		app->qd_watch = 0;
-		return G_SOURCE_REMOVE;
+		if (fd >= 0) {
+			app->qd_watch = 0;	/* this watch goes with G_SOURCE_REMOVE */
+			qd_unwatch(app);
+			return G_SOURCE_REMOVE;
+		}
+		qd_unwatch(app);	/* called by the write source: drop both */
 	}
 	return G_SOURCE_CONTINUE;
 }
@@ -221,9 +289,11 @@ static int on_message(void *opaque, uint32_t request, const void *payload, uint3
 			return 0;
 		}
 #ifdef VGI_GPU_HAVE_QEMU_DISPLAY_FD
-		if (vgi_qemu_display_get_fd(app->qemu_display) >= 0)
+		if (vgi_qemu_display_get_fd(app->qemu_display) >= 0) {
 			app->qd_watch = watch_fd(vgi_qemu_display_get_fd(app->qemu_display),
 						 G_IO_IN | G_IO_HUP | G_IO_ERR, on_qemu_display_fd, app);
+			app->qd_out = qd_out_new(app, vgi_qemu_display_get_fd(app->qemu_display));
+		}
 #endif
 		return 0;
 	}
@@ -311,8 +381,45 @@ static void on_edid(void *opaque, uint32_t id, const uint8_t *blob, uint32_t siz
 {
 	struct app *app = opaque;
 
-	if (vgi_gpu_set_edid(app->gpu, id, blob, size) < 0)
+	if (vgi_gpu_set_edid(app->gpu, id, blob, size) < 0) {
 		vgi_warn("vgi-gpu: EDID of %u bytes for output %u not taken; the generated one stays", size, id);
+		vgi_gpu_expect_edid(app->gpu, id, false);
+	}
+}
+
+static gboolean on_edid_timeout(gpointer opaque)
+{
+	struct app *app = opaque;
+
+	app->edid_timer = 0;
+	for (uint32_t id = 0; id < 32; id++) {
+		if (!(app->edid_pending & (1u << id)))
+			continue;
+		vgi_warn("vgi-gpu: QEMU sent no EDID for output %u within %d ms; the guest gets the generated one",
+			 id, EDID_WAIT_MS);
+		vgi_gpu_expect_edid(app->gpu, id, false);
+	}
+	app->edid_pending = 0;
+	return G_SOURCE_REMOVE;
+}
+
+/* QEMU's EDID for output id is on its way (or no longer): the guest's GET_EDID waits for it, boundedly. */
+static void on_edid_pending(void *opaque, uint32_t id, bool pending)
+{
+	struct app *app = opaque;
+
+	if (id >= 32 || vgi_gpu_expect_edid(app->gpu, id, pending) < 0)
+		return;	/* an output the device does not have */
+	if (pending)
+		app->edid_pending |= 1u << id;
+	else
+		app->edid_pending &= ~(1u << id);
+	if (app->edid_pending && !app->edid_timer)
+		app->edid_timer = g_timeout_add(EDID_WAIT_MS, on_edid_timeout, app);
+	else if (!app->edid_pending && app->edid_timer) {
+		g_source_remove(app->edid_timer);
+		app->edid_timer = 0;
+	}
 }
 
 static void on_quit(void *opaque)
@@ -465,7 +572,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	app.host = (struct vgi_display_host){
-		.output_changed = on_output_changed, .edid = on_edid, .quit = on_quit, .opaque = &app,
+		.output_changed = on_output_changed, .edid = on_edid, .edid_pending = on_edid_pending,
+		.quit = on_quit, .opaque = &app,
 	};
 	for (unsigned i = 0; i < ndisplays; i++) {
 		struct vgi_display_sink sink;
@@ -534,6 +642,9 @@ int main(int argc, char **argv)
 	qd_unwatch(&app);
 	if (app.qd_timer_watch)
 		g_source_remove(app.qd_timer_watch);
+	if (app.edid_timer)
+		g_source_remove(app.edid_timer);
+	app.edid_timer = 0;
 	vgi_vhost_user_free(app.vu);
 	if (app.idle_display_fd >= 0)
 		close(app.idle_display_fd);

@@ -98,7 +98,10 @@ _Static_assert(sizeof(struct virtio_gpu_resp_edid) == 1056, "edid");
 #define QD_MAX_BAND_BYTES	(16u << 20)
 #define QD_MAX_PENDING		64u
 #define QD_IOV_CHUNK		64
-#define QD_DEFAULT_TIMEOUT_MS	10000
+#define QD_DEFAULT_TIMEOUT_MS	16		/* one refresh: the longest a guest command waits for QEMU */
+#define QD_REPLY_REST_MS	1000		/* at least this long for the rest of a reply that started */
+#define QD_OUT_CAP		(64u << 20)	/* bytes queued for a display that takes none, then it is dropped */
+#define QD_OUT_FDS		16u		/* fds queued with them */
 #define QD_PACK_MAX_BYTES	(64u << 10)	/* updates up to this size are packed into one buffer */
 #define QD_MAX_DUE		512u		/* throttled damage rects kept per scanout, then their bounding box */
 #define QD_BATCH_BYTES		(256u << 10)	/* small throttled UPDATEs go out in sends of about this size */
@@ -119,6 +122,12 @@ struct qd_scanout {
 	uint32_t *cursor;	/* VGI_CURSOR_SIZE^2, NULL until defined */
 
 	bool reported;		/* output reported connected to host */
+	bool cursor_dirty;	/* cursor state to send once the socket takes data */
+	bool gl_due;		/* dmabuf damage (gl_damage) to send once QEMU answered the last DMABUF_UPDATE */
+	struct vgi_rect gl_damage;
+	uint8_t *shadow;	/* copy of images valid only during update() (width * height * 4) */
+	size_t shadow_size;
+	bool edid_wait;		/* host told that QEMU's EDID for it is on its way */
 
 	/* vgi_qemu_display_set_max_fps: damage waiting for the next refresh, read from due_img then */
 	struct vgi_rect *due;	/* QD_MAX_DUE, allocated on first use */
@@ -152,6 +161,15 @@ struct vgi_qemu_display {
 	uint64_t interval_ns, last_delivery_ns;
 	int timer_fd;
 	bool timer_armed;
+	/*
+	 * What the socket did not take yet (sends never wait): whole messages
+	 * and the rest of a started one, with the fds that ride with their first
+	 * byte. While it holds anything, new 2D damage only merges into due.
+	 */
+	uint8_t *out;
+	size_t out_head, out_len, out_cap;
+	struct { size_t at; int fd; } out_fds[QD_OUT_FDS];
+	unsigned out_nfds;
 	uint8_t *batch;		/* packed UPDATE messages (header and pixels) waiting for one send */
 	size_t batch_len;
 	bool warned_no_dmabuf, warned_modifier, warned_stall;
@@ -161,12 +179,28 @@ struct vgi_qemu_display {
 
 static void conn_fail(struct vgi_qemu_display *qd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+static void edid_wait_set(struct vgi_qemu_display *qd, uint32_t id, bool on)
+{
+	if (qd->s[id].edid_wait == on)
+		return;
+	qd->s[id].edid_wait = on;
+	if (qd->host.edid_pending)
+		qd->host.edid_pending(qd->host.opaque, id, on);
+}
+
+static void edid_wait_all(struct vgi_qemu_display *qd, bool on)
+{
+	for (uint32_t i = 0; i < VGI_MAX_SCANOUTS; i++)
+		edid_wait_set(qd, i, on);
+}
+
 static void conn_end(struct vgi_qemu_display *qd)
 {
 	/* Keep the fd number until dispatch() so the program's loop never watches a reused fd. */
 	shutdown(qd->fd, SHUT_RDWR);
 	qd->dead = true;
 	qd->pend_count = 0;
+	edid_wait_all(qd, false);	/* no answer comes any more */
 }
 
 static void conn_fail(struct vgi_qemu_display *qd, const char *fmt, ...)
@@ -220,20 +254,148 @@ static int wait_fd(int fd, short events, int timeout_ms)
 	}
 }
 
+static bool out_busy(const struct vgi_qemu_display *qd)
+{
+	return qd->out_len > qd->out_head;
+}
+
+static void out_clear(struct vgi_qemu_display *qd)
+{
+	for (unsigned i = 0; i < qd->out_nfds; i++)
+		close(qd->out_fds[i].fd);
+	qd->out_nfds = 0;
+	qd->out_head = qd->out_len = 0;
+}
+
+/* Queue iov[0..n) (and pass_fd, dup'ed, with its first byte). 0, or -errno after conn_fail. */
+static int out_append(struct vgi_qemu_display *qd, const struct iovec *iov, int n, int pass_fd, const char *what)
+{
+	size_t total = 0, queued = qd->out_len - qd->out_head;
+
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (total > QD_OUT_CAP - queued || (pass_fd >= 0 && qd->out_nfds == QD_OUT_FDS)) {
+		conn_fail(qd, "QEMU's display takes no data (%zu bytes wait, %s would add %zu)", queued, what, total);
+		return -ENOBUFS;
+	}
+	if (qd->out_head) {
+		/* keep the queue at the buffer's start */
+		memmove(qd->out, qd->out + qd->out_head, queued);
+		for (unsigned i = 0; i < qd->out_nfds; i++)
+			qd->out_fds[i].at -= qd->out_head;
+		qd->out_head = 0;
+		qd->out_len = queued;
+	}
+	if (qd->out_len + total > qd->out_cap) {
+		size_t cap = qd->out_cap ? qd->out_cap : 65536;
+		uint8_t *b;
+
+		while (cap < qd->out_len + total)
+			cap *= 2;
+		b = realloc(qd->out, cap);
+		if (!b) {
+			conn_fail(qd, "no memory to queue %zu bytes of %s", total, what);
+			return -ENOMEM;
+		}
+		qd->out = b;
+		qd->out_cap = cap;
+	}
+	if (pass_fd >= 0) {
+		int fd = fcntl(pass_fd, F_DUPFD_CLOEXEC, 3);
+
+		if (fd < 0) {
+			conn_fail(qd, "cannot keep fd %d for %s: %s", pass_fd, what, strerror(errno));
+			return -errno;
+		}
+		qd->out_fds[qd->out_nfds].at = qd->out_len;
+		qd->out_fds[qd->out_nfds++].fd = fd;
+	}
+	for (int i = 0; i < n; i++) {
+		if (iov[i].iov_len)
+			memcpy(qd->out + qd->out_len, iov[i].iov_base, iov[i].iov_len);
+		qd->out_len += iov[i].iov_len;
+	}
+	return 0;
+}
+
+/* One sendmsg that never waits; fd (>= 0) rides with the first byte. Bytes taken, or -errno. */
+static ssize_t send_some(struct vgi_qemu_display *qd, struct iovec *iov, int n, int pass_fd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)(n > IOV_MAX ? IOV_MAX : n) };
+
+	if (pass_fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(&control, 0, sizeof(control));
+		m.msg_control = control.buf;
+		m.msg_controllen = sizeof(control.buf);
+		c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+	}
+	for (;;) {
+		ssize_t r = sendmsg(qd->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (r >= 0)
+			return r;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Write what the queue holds until the socket is full. 0, or -errno after conn_fail. */
+static int out_write(struct vgi_qemu_display *qd)
+{
+	while (live(qd) && out_busy(qd)) {
+		size_t end = qd->out_len;
+		int fd = -1;
+		struct iovec iov;
+		ssize_t r;
+
+		if (qd->out_nfds && qd->out_fds[0].at == qd->out_head)
+			fd = qd->out_fds[0].fd;
+		for (unsigned i = 0; i < qd->out_nfds; i++) {
+			if (qd->out_fds[i].at > qd->out_head) {
+				end = qd->out_fds[i].at;	/* the next fd starts its own send */
+				break;
+			}
+		}
+		iov = (struct iovec){ .iov_base = qd->out + qd->out_head, .iov_len = end - qd->out_head };
+		r = send_some(qd, &iov, 1, fd);
+		if (r == -EAGAIN || r == -EWOULDBLOCK)
+			return 0;
+		if (r < 0) {
+			conn_fail(qd, "cannot send: %s", r == -EPIPE ? "QEMU closed the socket" : strerror((int)-r));
+			return (int)r;
+		}
+		if (fd >= 0) {
+			close(fd);
+			memmove(qd->out_fds, qd->out_fds + 1, --qd->out_nfds * sizeof(qd->out_fds[0]));
+		}
+		qd->out_head += (size_t)r;
+	}
+	if (!out_busy(qd))
+		qd->out_head = qd->out_len = 0;
+	return live(qd) ? 0 : -ECONNRESET;
+}
+
 /*
- * Send iov[0..n) completely (n may exceed IOV_MAX; iov is modified). fd, if
- * >= 0, rides with the first byte (SCM_RIGHTS). 0, or -errno after conn_fail.
+ * Send iov[0..n) (n may exceed IOV_MAX; iov is modified) without waiting:
+ * what the socket does not take now is queued and written when it is
+ * writable (vgi_qemu_display_dispatch). fd, if >= 0, rides with the first
+ * byte (SCM_RIGHTS). 0, or -errno after conn_fail.
  */
 static int send_iov(struct vgi_qemu_display *qd, struct iovec *iov, int n, int pass_fd, const char *what)
 {
-	bool fd_sent = pass_fd < 0;
-
+	if (out_busy(qd))
+		return out_append(qd, iov, n, pass_fd, what);	/* keep the order */
 	while (n > 0) {
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} control;
-		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)(n > IOV_MAX ? IOV_MAX : n) };
 		ssize_t r;
 
 		if (iov->iov_len == 0) {
@@ -241,39 +403,14 @@ static int send_iov(struct vgi_qemu_display *qd, struct iovec *iov, int n, int p
 			n--;
 			continue;
 		}
-		if (!fd_sent) {
-			struct cmsghdr *c;
-
-			memset(&control, 0, sizeof(control));
-			m.msg_control = control.buf;
-			m.msg_controllen = sizeof(control.buf);
-			c = CMSG_FIRSTHDR(&m);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-		}
-		/*
-		 * A blocking send (bounded by SO_SNDTIMEO): the kernel refills the
-		 * socket as soon as QEMU takes data. Waiting for POLLOUT instead
-		 * refills only once most of the buffer has drained, and QEMU's
-		 * reader naps 100 us whenever it finds the socket empty: that
-		 * costs about 5 ms per 4 MB frame.
-		 */
-		r = sendmsg(qd->fd, &m, MSG_NOSIGNAL);
+		r = send_some(qd, iov, n, pass_fd);
+		if (r == -EAGAIN || r == -EWOULDBLOCK)
+			return out_append(qd, iov, n, pass_fd, what);
 		if (r < 0) {
-			int err = errno;
-
-			if (err == EINTR)
-				continue;
-			if (err == EAGAIN || err == EWOULDBLOCK) {
-				conn_fail(qd, "QEMU took no data for %d ms while sending %s", qd->timeout_ms, what);
-				return -ETIMEDOUT;
-			}
-			conn_fail(qd, "cannot send %s: %s", what, err == EPIPE ? "QEMU closed the socket" : strerror(err));
-			return -err;
+			conn_fail(qd, "cannot send %s: %s", what, r == -EPIPE ? "QEMU closed the socket" : strerror((int)-r));
+			return (int)r;
 		}
-		fd_sent = true;
+		pass_fd = -1;
 		while (r > 0 && n > 0) {
 			if ((size_t)r >= iov->iov_len) {
 				r -= (ssize_t)iov->iov_len;
@@ -366,12 +503,14 @@ static int read_full(struct vgi_qemu_display *qd, void *buf, size_t len, const c
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			int w = wait_fd(qd->fd, POLLIN, qd->timeout_ms);
+			/* QEMU writes a reply at once: one that stops half-way is a broken connection */
+			int ms = qd->timeout_ms < 0 ? -1 : qd->timeout_ms > QD_REPLY_REST_MS ? qd->timeout_ms : QD_REPLY_REST_MS;
+			int w = wait_fd(qd->fd, POLLIN, ms);
 
 			if (w > 0)
 				continue;
 			if (w == 0) {
-				conn_fail(qd, "QEMU stopped for %d ms in the middle of %s", qd->timeout_ms, what);
+				conn_fail(qd, "QEMU stopped for %d ms in the middle of %s", ms, what);
 				return -ETIMEDOUT;
 			}
 			errno = -w;
@@ -394,6 +533,8 @@ static uint32_t reply_size(uint32_t req)
 }
 
 static void send_dmabuf_scanout(struct vgi_qemu_display *qd, uint32_t id);
+static void send_gl_due(struct vgi_qemu_display *qd);
+static void pump(struct vgi_qemu_display *qd);
 
 static void handle_features(struct vgi_qemu_display *qd, uint64_t offered)
 {
@@ -401,6 +542,8 @@ static void handle_features(struct vgi_qemu_display *qd, uint64_t offered)
 
 	qd->features = agreed;
 	qd->features_known = true;
+	if (!(agreed & VGI_QEMU_DISPLAY_F_EDID))
+		edid_wait_all(qd, false);	/* QEMU before 8.1: no EDIDs */
 	vgi_info("qemu display: QEMU offers protocol features 0x%llx, using%s%s%s", (unsigned long long)offered,
 		 agreed & VGI_QEMU_DISPLAY_F_EDID ? " EDID" : "", agreed & VGI_QEMU_DISPLAY_F_DMABUF2 ? " DMABUF2" : "",
 		 agreed ? "" : " none");
@@ -427,6 +570,7 @@ static void handle_display_info(struct vgi_qemu_display *qd, const struct virtio
 		if (on && (m->r.width == 0 || m->r.height == 0 || m->r.width > QD_MAX_SIDE || m->r.height > QD_MAX_SIDE)) {
 			vgi_warn("qemu display: QEMU's output %u has an unusable size %ux%u; ignored", i, m->r.width,
 				 m->r.height);
+			edid_wait_set(qd, i, false);
 			continue;
 		}
 		if (on) {
@@ -439,12 +583,14 @@ static void handle_display_info(struct vgi_qemu_display *qd, const struct virtio
 
 				if (send_request(qd, REQ_GET_EDID, &id, sizeof(id), i, NULL) < 0)
 					return;
+				continue;	/* edid_wait stays until the answer */
 			}
 		} else if (qd->s[i].reported) {
 			qd->s[i].reported = false;
 			if (qd->host.output_changed)
 				qd->host.output_changed(qd->host.opaque, i, false, 0, 0);
 		}
+		edid_wait_set(qd, i, false);	/* no EDID asked for this output */
 	}
 }
 
@@ -453,10 +599,10 @@ static void handle_edid(struct vgi_qemu_display *qd, uint32_t id, const struct v
 	if (e->hdr.type != VIRTIO_GPU_RESP_OK_EDID || e->size == 0 || e->size > sizeof(e->edid)) {
 		vgi_warn("qemu display: GET_EDID for output %u answered with type 0x%x size %u; ignored", id,
 			 e->hdr.type, e->size);
-		return;
-	}
-	if (qd->host.edid)
+	} else if (qd->host.edid) {
 		qd->host.edid(qd->host.opaque, id, e->edid, e->size);
+	}
+	edid_wait_set(qd, id, false);
 }
 
 /*
@@ -548,6 +694,7 @@ static int read_reply(struct vgi_qemu_display *qd, bool wait)
 		handle_edid(qd, p.scanout, &payload.edid);
 		break;
 	case REQ_DMABUF_UPDATE:
+		send_gl_due(qd);
 		break;
 	}
 	return live(qd) ? 1 : -ECONNRESET;
@@ -578,8 +725,11 @@ static void reset_connection_state(struct vgi_qemu_display *qd)
 		qd->s[i].sent = false;
 		qd->s[i].cursor_image_sent = false;
 		qd->s[i].ndue = 0;	/* a new connection starts with a full update */
+		qd->s[i].cursor_dirty = false;
+		qd->s[i].gl_due = false;
 	}
 	qd->batch_len = 0;
+	out_clear(qd);
 }
 
 void vgi_qemu_display_disconnect(struct vgi_qemu_display *qd)
@@ -589,6 +739,7 @@ void vgi_qemu_display_disconnect(struct vgi_qemu_display *qd)
 	close(qd->fd);
 	qd->fd = -1;
 	reset_connection_state(qd);
+	edid_wait_all(qd, false);
 }
 
 bool vgi_qemu_display_connected(const struct vgi_qemu_display *qd)
@@ -667,6 +818,8 @@ int vgi_qemu_display_set_socket(struct vgi_qemu_display *qd, int fd)
 		vgi_qemu_display_disconnect(qd);
 		return -ECONNRESET;
 	}
+	/* QEMU 8.1+ answers with EDIDs after the features and display info: the guest should get those */
+	edid_wait_all(qd, true);
 	/* Replay what QEMU should show; dmabufs follow once the features are known. */
 	for (uint32_t i = 0; i < VGI_MAX_SCANOUTS && live(qd); i++) {
 		if (qd->s[i].mode == MODE_2D)
@@ -687,11 +840,13 @@ int vgi_qemu_display_dispatch(struct vgi_qemu_display *qd)
 
 	if (!qd || qd->fd < 0)
 		return -ENOTCONN;
+	out_write(qd);
 	while (!qd->dead) {
 		ret = read_reply(qd, false);
 		if (ret <= 0)
 			break;
 	}
+	pump(qd);
 	if (qd->dead) {
 		vgi_qemu_display_disconnect(qd);
 		return -ECONNRESET;
@@ -902,23 +1057,32 @@ static int send_update_band(struct vgi_qemu_display *qd, uint32_t id, const stru
 	return 0;
 }
 
-/* Send rect r of img (clipped, inside the scanout) now, in bands that keep each message bounded (QEMU allocates it whole). */
-static int send_rect(struct vgi_qemu_display *qd, uint32_t id, const struct vgi_rect *r, const struct vgi_image *img)
+/*
+ * Send rect r of img (clipped, inside the scanout) in bands that keep each
+ * message bounded (QEMU allocates it whole). Stops after a band the socket
+ * did not take completely (the rest of it is queued): returns the rows
+ * handed over, or -1 when the connection failed.
+ */
+static int64_t send_rect(struct vgi_qemu_display *qd, uint32_t id, const struct vgi_rect *r, const struct vgi_image *img)
 {
 	unsigned rs, gs, bs;
 	bool direct = goes_as_is(img->format);
 	uint32_t band = (uint32_t)(QD_MAX_BAND_BYTES / ((size_t)r->width * 4));
+	uint32_t y = 0;
 
 	channel_shifts(img->format, &rs, &gs, &bs);	/* checked by qd_update */
 	if (band == 0)
 		band = 1;
-	for (uint32_t y = 0; y < r->height; y += band) {
+	while (y < r->height) {
 		struct vgi_rect b = { r->x, r->y + y, r->width, r->height - y < band ? r->height - y : band };
 
 		if (send_update_band(qd, id, &b, img, direct, rs, gs, bs) < 0)
 			return -1;
+		y += b.height;
+		if (out_busy(qd))
+			break;
 	}
-	return 0;
+	return y;
 }
 
 static uint64_t now_ns(void)
@@ -1000,22 +1164,49 @@ static bool batch_add(struct vgi_qemu_display *qd, uint32_t id, const struct vgi
 	return true;
 }
 
-/* Send every scanout's waiting damage: small rects packed into few sends, big ones alone. */
+/*
+ * Send every scanout's waiting damage, with the pixels of now: small rects
+ * packed into few sends, big ones alone. Once the socket is full the rest
+ * stays due (merging with later damage) until it takes data again.
+ */
 static void deliver_due(struct vgi_qemu_display *qd)
 {
 	qd->last_delivery_ns = now_ns();
-	for (uint32_t id = 0; id < VGI_MAX_SCANOUTS; id++) {
+	for (uint32_t id = 0; id < VGI_MAX_SCANOUTS && live(qd); id++) {
 		struct qd_scanout *s = &qd->s[id];
+		unsigned i = 0;
 
-		for (unsigned i = 0; i < s->ndue && live(qd) && s->mode == MODE_2D && s->sent; i++) {
+		if (s->mode != MODE_2D || !s->sent) {
+			s->ndue = 0;
+			continue;
+		}
+		for (; i < s->ndue && live(qd) && !out_busy(qd); i++) {
+			int64_t rows;
+
 			if (batch_add(qd, id, &s->due[i], &s->due_img))
 				continue;
 			batch_send(qd);
-			send_rect(qd, id, &s->due[i], &s->due_img);
+			if (out_busy(qd))
+				break;
+			rows = send_rect(qd, id, &s->due[i], &s->due_img);
+			if (rows >= 0 && (uint32_t)rows < s->due[i].height) {
+				s->due[i].y += (uint32_t)rows;	/* the bands after the queued one wait */
+				s->due[i].height -= (uint32_t)rows;
+				break;
+			}
 		}
-		s->ndue = 0;
+		memmove(s->due, s->due + i, (s->ndue - i) * sizeof(s->due[0]));
+		s->ndue -= i;
 	}
 	batch_send(qd);
+}
+
+static bool any_due(const struct vgi_qemu_display *qd)
+{
+	for (uint32_t id = 0; id < VGI_MAX_SCANOUTS; id++)
+		if (qd->s[id].ndue || qd->s[id].cursor_dirty)
+			return true;
+	return false;
 }
 
 static void arm_timer(struct vgi_qemu_display *qd, uint64_t at_ns)
@@ -1023,10 +1214,70 @@ static void arm_timer(struct vgi_qemu_display *qd, uint64_t at_ns)
 	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(at_ns / 1000000000u),
 						.tv_nsec = (long)(at_ns % 1000000000u) } };
 
-	if (timerfd_settime(qd->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+	if (timerfd_settime(qd->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0) {
 		qd->timer_armed = true;
-	else
-		deliver_due(qd);	/* no timer: no throttle */
+	} else {
+		vgi_warn("qemu display: cannot arm the update timer (%s); sending every update", strerror(errno));
+		qd->interval_ns = 0;
+	}
+}
+
+static void send_cursor(struct vgi_qemu_display *qd, uint32_t id);
+
+/*
+ * The one place that decides what goes out next: queued bytes first, then
+ * cursors, then due damage when the refresh interval allows. Whenever
+ * something stays due, either the socket is full (the program watches it
+ * for writing: vgi_qemu_display_wants_write) or the timer is armed.
+ */
+static void pump(struct vgi_qemu_display *qd)
+{
+	if (!live(qd) || out_write(qd) < 0 || out_busy(qd))
+		return;
+	for (uint32_t id = 0; id < VGI_MAX_SCANOUTS && live(qd) && !out_busy(qd); id++)
+		if (qd->s[id].cursor_dirty)
+			send_cursor(qd, id);
+	send_gl_due(qd);
+	if (!live(qd) || out_busy(qd) || !any_due(qd))
+		return;
+	if (qd->interval_ns) {
+		uint64_t now = now_ns();
+
+		if (now - qd->last_delivery_ns < qd->interval_ns) {
+			if (!qd->timer_armed)
+				arm_timer(qd, qd->last_delivery_ns + qd->interval_ns);
+			if (qd->interval_ns)
+				return;	/* the timer calls pump() again */
+		}
+	}
+	deliver_due(qd);
+}
+
+/* An image valid only during update(): its damage is copied to the scanout's shadow, which stays. */
+static bool shadow_copy(struct qd_scanout *s, struct vgi_rect *r, const struct vgi_image *img,
+			struct vgi_image *out)
+{
+	size_t stride = (size_t)img->width * 4, bytes = stride * img->height;
+
+	if (bytes > QD_OUT_CAP * 4)
+		return false;
+	if (s->shadow_size != bytes) {
+		uint8_t *p = realloc(s->shadow, bytes);
+
+		if (!p)
+			return false;
+		s->shadow = p;
+		s->shadow_size = bytes;
+		s->ndue = 0;	/* what was due came from the old copy */
+		*r = (struct vgi_rect){ 0, 0, img->width, img->height };	/* a new copy: all of it */
+	}
+	for (uint32_t y = 0; y < r->height; y++)
+		memcpy(s->shadow + (size_t)(r->y + y) * stride + (size_t)r->x * 4,
+		       (const uint8_t *)img->data + (size_t)(r->y + y) * img->stride + (size_t)r->x * 4,
+		       (size_t)r->width * 4);
+	*out = (struct vgi_image){ .width = img->width, .height = img->height, .stride = (uint32_t)stride,
+				   .format = img->format, .data = s->shadow, .stable = true };
+	return true;
 }
 
 static void qd_update(void *sink, uint32_t id, const struct vgi_rect *damage, const struct vgi_image *img)
@@ -1034,6 +1285,7 @@ static void qd_update(void *sink, uint32_t id, const struct vgi_rect *damage, co
 	struct vgi_qemu_display *qd = sink;
 	struct qd_scanout *s = get_scanout(qd, id, "update");
 	unsigned rs, gs, bs;
+	struct vgi_image keep;
 	struct vgi_rect r;
 
 	if (!s || !damage || !img || s->mode != MODE_2D || !live(qd) || !s->sent)
@@ -1049,25 +1301,24 @@ static void qd_update(void *sink, uint32_t id, const struct vgi_rect *damage, co
 		return;
 	s->full_pending = false;
 	/*
-	 * Throttled: a flush right after a quiet interval goes out at once; the
-	 * ones after it wait for the next refresh, when what they damaged goes
-	 * out together. Only images that stay valid can wait.
+	 * The damage becomes due and pump() sends it: at once after a quiet
+	 * interval and when the socket takes data, else with the next refresh
+	 * or once the socket drained, merged with what comes meanwhile (only
+	 * the latest pixels of an area go out). Nothing here waits for QEMU.
 	 */
-	if (qd->interval_ns && img->stable && due_add(s, &r)) {
-		s->due_img = *img;
-		if (!qd->timer_armed) {
-			uint64_t now = now_ns();
-
-			if (now - qd->last_delivery_ns >= qd->interval_ns)
-				deliver_due(qd);
-			else
-				arm_timer(qd, qd->last_delivery_ns + qd->interval_ns);
-		}
+	keep = *img;
+	if (!img->stable && !shadow_copy(s, &r, img, &keep)) {
+		if (s->ndue)
+			deliver_due(qd);	/* keep the order */
+		send_rect(qd, id, &r, img);	/* no copy to keep: the socket queue takes the rest */
 		return;
 	}
-	if (s->ndue)
-		deliver_due(qd);	/* keep the order */
-	send_rect(qd, id, &r, img);
+	if (!due_add(s, &r)) {
+		send_rect(qd, id, &r, &keep);
+		return;
+	}
+	s->due_img = keep;
+	pump(qd);
 }
 
 int vgi_qemu_display_set_max_fps(struct vgi_qemu_display *qd, unsigned fps)
@@ -1075,8 +1326,8 @@ int vgi_qemu_display_set_max_fps(struct vgi_qemu_display *qd, unsigned fps)
 	if (!qd || fps > 1000)
 		return -EINVAL;
 	if (fps == 0) {
-		deliver_due(qd);
 		qd->interval_ns = 0;
+		pump(qd);
 		return qd->timer_fd;
 	}
 	if (qd->timer_fd < 0) {
@@ -1097,7 +1348,12 @@ void vgi_qemu_display_dispatch_timer(struct vgi_qemu_display *qd)
 	if (read(qd->timer_fd, &expirations, sizeof(expirations)) != sizeof(expirations) && errno == EAGAIN)
 		return;	/* not expired (spurious wakeup) */
 	qd->timer_armed = false;
-	deliver_due(qd);
+	pump(qd);
+}
+
+bool vgi_qemu_display_wants_write(const struct vgi_qemu_display *qd)
+{
+	return qd && live(qd) && out_busy(qd);
 }
 
 /* ---- cursor ---- */
@@ -1109,6 +1365,11 @@ static void send_cursor(struct vgi_qemu_display *qd, uint32_t id)
 
 	if (!live(qd))
 		return;
+	if (out_busy(qd)) {
+		s->cursor_dirty = true;	/* the latest state goes once the socket drained (pump) */
+		return;
+	}
+	s->cursor_dirty = false;
 	if (!s->cursor_visible) {
 		send_msg(qd, REQ_CURSOR_POS_HIDE, &pos, sizeof(pos), -1);
 	} else if (s->cursor_image_valid && !s->cursor_image_sent) {
@@ -1179,17 +1440,8 @@ static void send_dmabuf_scanout(struct vgi_qemu_display *qd, uint32_t id)
 
 	if (!live(qd))
 		return;
-	if (!qd->features_known && !implicit) {
-		/*
-		 * Only SCANOUT2 carries a modifier: learn whether QEMU has it
-		 * first (GET_PROTOCOL_FEATURES is the first request of a
-		 * connection, so it is at the head of the queue).
-		 */
-		if (qd->pend_count && qd->pending[qd->pend_head].request == REQ_GET_PROTOCOL_FEATURES)
-			wait_reply(qd, qd->pending[qd->pend_head].seq);
-		if (!live(qd) || s->sent)
-			return;	/* gone, or the features reply replayed it */
-	}
+	if (!qd->features_known && !implicit)
+		return;	/* only SCANOUT2 carries a modifier: the features reply sends it (never waited for here) */
 	if (qd->features & VGI_QEMU_DISPLAY_F_DMABUF2) {
 		if (send_msg(qd, REQ_DMABUF_SCANOUT2, &m, sizeof(m), s->dmabuf_fd) == 0)
 			s->sent = true;
@@ -1242,6 +1494,7 @@ static void qd_scanout_gl(void *sink, uint32_t id, const struct vgi_gl_scanout *
 	if (s->mode == MODE_2D)
 		send_disable(qd, id);
 	drop_dmabuf(s);
+	s->gl_due = false;	/* a new DMABUF_SCANOUT shows the whole buffer */
 	s->dmabuf_fd = fd;
 	s->gl = *g;
 	s->gl.dmabuf_fd = -1;
@@ -1250,35 +1503,88 @@ static void qd_scanout_gl(void *sink, uint32_t id, const struct vgi_gl_scanout *
 	send_dmabuf_scanout(qd, id);
 }
 
+static bool dmabuf_update_outstanding(const struct vgi_qemu_display *qd)
+{
+	for (unsigned i = 0; i < qd->pend_count; i++)
+		if (qd->pending[(qd->pend_head + i) % QD_MAX_PENDING].request == REQ_DMABUF_UPDATE)
+			return true;
+	return false;
+}
+
+/*
+ * DMABUF_UPDATE of r. QEMU answers once its display has used the buffer,
+ * and the guest should draw again only after that (no tearing), so in the
+ * command path (wait) the answer is awaited, but for one refresh interval
+ * at most (the timeout, default 16 ms): a stalled QEMU then costs the guest
+ * that once, and later updates merge until QEMU answered (gl_due).
+ */
+static void send_dmabuf_update(struct vgi_qemu_display *qd, uint32_t id, const struct vgi_rect *r, bool wait)
+{
+	struct wire_update m = { .scanout_id = id, .x = r->x, .y = r->y, .width = r->width, .height = r->height };
+	uint64_t seq;
+	int ret;
+
+	if (send_request(qd, REQ_DMABUF_UPDATE, &m, sizeof(m), id, &seq) < 0 || !wait || out_busy(qd))
+		return;	/* QEMU cannot answer what is still queued here */
+	ret = wait_reply(qd, seq);
+	if (ret == -ETIMEDOUT && live(qd)) {
+		if (!qd->warned_stall)
+			vgi_warn("qemu display: QEMU has not answered DMABUF_UPDATE within %d ms; going on, later "
+				 "updates merge until it does", qd->timeout_ms);
+		qd->warned_stall = true;
+	} else if (ret == 0) {
+		qd->warned_stall = false;
+	}
+}
+
+/* Damage that merged while QEMU had not answered: one DMABUF_UPDATE (its answer is read by dispatch). */
+static void send_gl_due(struct vgi_qemu_display *qd)
+{
+	if (!live(qd) || out_busy(qd) || dmabuf_update_outstanding(qd))
+		return;
+	for (uint32_t id = 0; id < VGI_MAX_SCANOUTS; id++) {
+		struct qd_scanout *s = &qd->s[id];
+
+		if (!s->gl_due)
+			continue;
+		s->gl_due = false;
+		if (s->mode == MODE_DMABUF && s->sent) {
+			send_dmabuf_update(qd, id, &s->gl_damage, false);
+			return;
+		}
+	}
+}
+
 static void qd_gl_update(void *sink, uint32_t id, const struct vgi_rect *damage)
 {
 	struct vgi_qemu_display *qd = sink;
 	struct qd_scanout *s = get_scanout(qd, id, "gl_update");
-	struct wire_update m = { .scanout_id = id };
 	struct vgi_rect r;
-	uint64_t seq;
-	int ret;
 
 	if (!s || !damage || s->mode != MODE_DMABUF || !s->sent || !live(qd))
 		return;
 	r = *damage;
 	if (!vgi_rect_clip(&r, s->gl.width, s->gl.height))
 		return;
-	m.x = r.x;
-	m.y = r.y;
-	m.width = r.width;
-	m.height = r.height;
-	if (send_request(qd, REQ_DMABUF_UPDATE, &m, sizeof(m), id, &seq) < 0)
+	if (dmabuf_update_outstanding(qd) || out_busy(qd)) {
+		/* QEMU is behind: the bounding box goes once it answered (one update outstanding at a time) */
+		if (s->gl_due) {
+			uint64_t x2 = (uint64_t)s->gl_damage.x + s->gl_damage.width, y2 = (uint64_t)s->gl_damage.y + s->gl_damage.height;
+
+			if ((uint64_t)r.x + r.width > x2)
+				x2 = (uint64_t)r.x + r.width;
+			if ((uint64_t)r.y + r.height > y2)
+				y2 = (uint64_t)r.y + r.height;
+			r.x = r.x < s->gl_damage.x ? r.x : s->gl_damage.x;
+			r.y = r.y < s->gl_damage.y ? r.y : s->gl_damage.y;
+			r.width = (uint32_t)(x2 - r.x);
+			r.height = (uint32_t)(y2 - r.y);
+		}
+		s->gl_damage = r;
+		s->gl_due = true;
 		return;
-	/* QEMU answers once its display has used the buffer: the guest may only draw again after that. */
-	ret = wait_reply(qd, seq);
-	if (ret == -ETIMEDOUT && live(qd)) {
-		if (!qd->warned_stall)
-			vgi_warn("qemu display: QEMU has not answered DMABUF_UPDATE for %d ms; going on", qd->timeout_ms);
-		qd->warned_stall = true;
-	} else if (ret == 0) {
-		qd->warned_stall = false;
 	}
+	send_dmabuf_update(qd, id, &r, true);
 }
 
 /* ---- object ---- */
@@ -1334,15 +1640,18 @@ void vgi_qemu_display_free(struct vgi_qemu_display *qd)
 {
 	if (!qd)
 		return;
+	qd->host.edid_pending = NULL;	/* the device may be half gone (sinks go last) */
 	vgi_qemu_display_disconnect(qd);
 	for (unsigned i = 0; i < VGI_MAX_SCANOUTS; i++) {
 		drop_dmabuf(&qd->s[i]);
 		free(qd->s[i].cursor);
 		free(qd->s[i].due);
+		free(qd->s[i].shadow);
 	}
 	if (qd->timer_fd >= 0)
 		close(qd->timer_fd);
 	free(qd->batch);
+	free(qd->out);
 	free(qd->staging);
 	free(qd);
 }

@@ -612,6 +612,8 @@ static void *big_read(void *arg)
 }
 
 /* A frame over 16 MiB is sent as several UPDATEs of whole rows. */
+static void drain(struct vgi_qemu_display *qd);
+
 static void test_large_update_bands(void **state)
 {
 	enum { W = 2048, H = 2100 };	/* 17.2 MB */
@@ -632,6 +634,7 @@ static void test_large_update_bands(void **state)
 	b.fd = c.peer;
 	assert_int_equal(pthread_create(&t, NULL, big_read, &b), 0);
 	vgi_qemu_display_ops()->update(c.qd, 0, &r, &img);
+	drain(c.qd);
 	pthread_join(t, NULL);
 	assert_true(b.ok);
 	assert_int_equal(b.messages, 2);
@@ -647,11 +650,23 @@ struct update_call {
 	const struct vgi_image *img;
 };
 
+/* Sends never wait: what the socket did not take goes when it is writable, as the program's loop would do. */
+static void drain(struct vgi_qemu_display *qd)
+{
+	while (vgi_qemu_display_wants_write(qd)) {
+		struct pollfd pf = { .fd = vgi_qemu_display_get_fd(qd), .events = POLLOUT };
+
+		assert_int_equal(poll(&pf, 1, 5000), 1);
+		assert_int_equal(vgi_qemu_display_dispatch(qd), 0);
+	}
+}
+
 static void *update_thread(void *arg)
 {
 	struct update_call *u = arg;
 
 	vgi_qemu_display_ops()->update(u->qd, u->id, &u->r, u->img);
+	drain(u->qd);
 	return NULL;
 }
 
@@ -828,7 +843,8 @@ static void test_dmabuf_layout(void **state)
 	assert_true(same_file(passed, gl.dmabuf_fd));
 	close(passed);
 
-	/* DMABUF_UPDATE waits for QEMU's answer */
+	/* DMABUF_UPDATE waits for QEMU's answer (here without bound; by default one refresh) */
+	vgi_qemu_display_set_timeout(c.qd, -1);
 	rp = (struct replier){ .fd = c.peer };
 	assert_int_equal(pthread_create(&t, NULL, reply_later, &rp), 0);
 	ops->gl_update(c.qd, 3, &r);
@@ -1106,17 +1122,21 @@ static void test_dmabuf_update_timeout(void **state)
 	conn_close(&c);
 }
 
-/* QEMU that never answers: at most 64 answers are awaited, then the connection ends. */
-static void test_pending_bound(void **state)
+/*
+ * QEMU that does not answer DMABUF_UPDATE: the command path waits one
+ * timeout, later updates merge (one DMABUF_UPDATE outstanding at a time)
+ * and their bounding box goes once QEMU answered.
+ */
+static void test_dmabuf_update_merge(void **state)
 {
 	struct vgi_gl_scanout gl = {
 		.enabled = true, .fourcc = DRM_FORMAT_XRGB8888, .stride = 256, .buf_width = 64, .buf_height = 64,
 		.width = 64, .height = 64,
 	};
-	struct vgi_rect r = { 0, 0, 8, 8 };
+	struct vgi_rect r0 = { 0, 0, 8, 8 }, r1 = { 10, 10, 4, 4 }, r2 = { 2, 30, 5, 5 };
 	struct conn c;
 	int passed;
-	unsigned n = 0;
+	uint8_t *p;
 
 	conn_ready(&c, 3);
 	vgi_qemu_display_set_timeout(c.qd, 0);
@@ -1125,12 +1145,115 @@ static void test_pending_bound(void **state)
 	close(gl.dmabuf_fd);
 	free(expect_msg(c.peer, DMABUF_SCANOUT2, 48, &passed));
 	close(passed);
-	while (vgi_qemu_display_connected(c.qd) && n < 100) {
-		vgi_qemu_display_ops()->gl_update(c.qd, 0, &r);
-		n++;
+	vgi_qemu_display_ops()->gl_update(c.qd, 0, &r0);
+	for (unsigned i = 0; i < 100; i++)
+		vgi_qemu_display_ops()->gl_update(c.qd, 0, i % 2 ? &r1 : &r2);
+	assert_true(vgi_qemu_display_connected(c.qd));
+	p = expect_msg(c.peer, DMABUF_UPDATE, 20, NULL);
+	assert_int_equal(get32(p + 4), 0);
+	assert_int_equal(get32(p + 12), 8);
+	free(p);
+	expect_nothing(c.peer);
+	/* QEMU answers: the merged damage goes, as one update */
+	reply(c.peer, DMABUF_UPDATE, NULL, 0);
+	assert_int_equal(vgi_qemu_display_dispatch(c.qd), 0);
+	p = expect_msg(c.peer, DMABUF_UPDATE, 20, NULL);
+	assert_int_equal(get32(p + 4), 2);
+	assert_int_equal(get32(p + 8), 10);
+	assert_int_equal(get32(p + 12), 12);
+	assert_int_equal(get32(p + 16), 25);
+	free(p);
+	expect_nothing(c.peer);
+	reply(c.peer, DMABUF_UPDATE, NULL, 0);
+	assert_int_equal(vgi_qemu_display_dispatch(c.qd), 0);
+	expect_nothing(c.peer);
+	assert_true(vgi_qemu_display_connected(c.qd));
+	conn_close(&c);
+}
+
+/*
+ * A display that stops reading: sends never wait, 2D damage merges (the
+ * latest pixels of an area), cursor moves keep the latest state, and once
+ * it reads again it gets exactly the latest frame.
+ */
+/* Read n bytes from the peer while playing the program's loop for the sink (it writes when writable). */
+static void read_pumped(struct vgi_qemu_display *qd, int peer, void *buf, size_t n)
+{
+	uint8_t *p = buf;
+
+	while (n) {
+		struct pollfd pf[2] = { { .fd = peer, .events = POLLIN },
+					{ .fd = vgi_qemu_display_get_fd(qd), .events = POLLOUT } };
+		ssize_t r;
+
+		assert_true(poll(pf, vgi_qemu_display_wants_write(qd) ? 2 : 1, 5000) > 0);
+		if (pf[1].revents & POLLOUT)
+			assert_int_equal(vgi_qemu_display_dispatch(qd), 0);
+		r = recv(peer, p, n, MSG_DONTWAIT);
+		if (r < 0 && errno == EAGAIN)
+			continue;
+		assert_true(r > 0);
+		p += r;
+		n -= (size_t)r;
 	}
-	assert_int_equal(n, 65);
-	assert_int_equal(vgi_qemu_display_dispatch(c.qd), -ECONNRESET);
+}
+
+static void test_stalled_display(void **state)
+{
+	enum { W = 512, H = 512 };	/* 1 MiB frames: more than the socket holds */
+	uint32_t *src = malloc((size_t)W * H * 4);
+	struct vgi_image img = { .width = W, .height = H, .stride = W * 4, .format = DRM_FORMAT_XRGB8888,
+				 .data = src, .stable = true };
+	struct vgi_rect full = { 0, 0, W, H };
+	struct vgi_cursor cur = { .visible = true };
+	const struct vgi_display_ops *ops = vgi_qemu_display_ops();
+	struct conn c;
+	uint8_t *p;
+
+	assert_non_null(src);
+	conn_ready(&c, 0);
+	ops->scanout(c.qd, 0, &(struct vgi_scanout){ .enabled = true, .width = W, .height = H,
+						     .format = DRM_FORMAT_XRGB8888 });
+	free(expect_msg(c.peer, SCANOUT, 12, NULL));
+	/* nobody reads: 300 frames and cursor moves still return at once */
+	for (unsigned f = 0; f < 300; f++) {
+		for (uint32_t i = 0; i < (uint32_t)W * H; i++)
+			src[i] = f << 20 | i;
+		ops->update(c.qd, 0, &full, &img);
+		cur.x = (int32_t)f;
+		ops->cursor(c.qd, 0, &cur);
+	}
+	assert_true(vgi_qemu_display_connected(c.qd));
+	assert_true(vgi_qemu_display_wants_write(c.qd));
+	/* now it reads: the frame it was sent first (started before the stall), then the latest one */
+	for (unsigned n = 0;; n++) {
+		uint8_t h[12];
+
+		read_pumped(c.qd, c.peer, h, 12);
+		assert_true(n < 10);
+		if (get32(h) == CURSOR_POS) {
+			p = malloc(get32(h + 8));
+			read_pumped(c.qd, c.peer, p, get32(h + 8));
+			assert_int_equal(get32(p + 4), 299);	/* only the latest position */
+			free(p);
+			continue;
+		}
+		assert_int_equal(get32(h), UPDATE);
+		assert_int_equal(get32(h + 8), 20 + W * H * 4);
+		p = malloc(20 + (size_t)W * H * 4);
+		assert_non_null(p);
+		read_pumped(c.qd, c.peer, p, 20 + (size_t)W * H * 4);
+		if (get32(p + 20) >> 20 == 299) {
+			for (uint32_t i = 0; i < (uint32_t)W * H; i++)
+				assert_int_equal(get32(p + 20 + i * 4), 299u << 20 | i);
+			free(p);
+			break;
+		}
+		free(p);
+	}
+	assert_false(vgi_qemu_display_wants_write(c.qd));
+	expect_nothing(c.peer);
+	free(src);
 	conn_close(&c);
 }
 
@@ -1219,15 +1342,19 @@ static void test_throttle(void **state)
 		expect_update_rect(c.peer, 0, a.x, a.y, a.width, a.height, 0x22000000u);	/* an interval had passed */
 	}
 
-	/* an image valid only during the call is sent at once */
+	/* an image valid only during the call waits too: its pixels are copied then (later changes do not show) */
 	so.width = W;
 	ops->scanout(c.qd, 0, &so);
 	free(expect_msg(c.peer, SCANOUT, 12, NULL));
 	img.stable = false;
 	ops->update(c.qd, 0, &full, &img);
+	throttle_paint(src, W, H, STRIDE, 0x33000000u);
+	if (!poll(&(struct pollfd){ .fd = c.peer, .events = POLLIN }, 1, 0)) {
+		wait_timer(tfd);
+		vgi_qemu_display_dispatch_timer(c.qd);
+	}
 	expect_update_rect(c.peer, 0, 0, 0, W, H, 0x22000000u);
-	ops->update(c.qd, 0, &a, &img);
-	expect_update_rect(c.peer, 0, a.x, a.y, a.width, a.height, 0x22000000u);
+	throttle_paint(src, W, H, STRIDE, 0x22000000u);
 
 	/* more rects than kept: one bounding box */
 	img.stable = true;
@@ -1282,7 +1409,8 @@ int main(void)
 		cmocka_unit_test(test_hostile_replies),
 		cmocka_unit_test(test_hostile_later),
 		cmocka_unit_test(test_dmabuf_update_timeout),
-		cmocka_unit_test(test_pending_bound),
+		cmocka_unit_test(test_dmabuf_update_merge),
+		cmocka_unit_test(test_stalled_display),
 		cmocka_unit_test(test_throttle),
 		cmocka_unit_test(test_registry),
 	};
