@@ -103,13 +103,22 @@ with tempfile.TemporaryDirectory() as d:
     sock = os.path.join(d, 'in.sock')
     p = subprocess.Popen([vi, '--replay', os.path.join(data, 'keyboard.evemu'), '--output', 'vhost-user',
                           '--socket-path', sock], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for _ in range(200):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.02)
-    check(os.path.exists(sock), 'vhost-user socket created')
+    # the path appears at bind(), before listen(): connect until it is accepted (a loaded machine is slow)
     s = socket.socket(socket.AF_UNIX)
-    s.connect(sock)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            s.connect(sock)
+            break
+        except (FileNotFoundError, ConnectionRefusedError) as e:
+            if time.monotonic() > deadline or p.poll() is not None:
+                check(False, 'vhost-user socket %s accepts a connection within 60 s (%s; vgi-input %s)'
+                      % (sock, e, 'exited %s' % p.returncode if p.poll() is not None else 'running'))
+                p.kill()
+                print(p.stdout.read())
+                sys.exit(1)
+            time.sleep(0.02)
+    check(True, 'vhost-user socket created')
     s.sendall(b'\x01\x00\x00\x00\x05\x00\x00\x00\xff\xff\xff\x7f' + b'\xaa' * 64)   # absurd size
     try:
         rc = p.wait(10)
