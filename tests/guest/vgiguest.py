@@ -656,22 +656,35 @@ class QMP:
         self.sock = None
         self._buf = b''
 
-    def connect(self, deadline):
+    def connect(self, deadline, alive=None):
+        """Connect and negotiate capabilities, retrying until deadline: the
+        socket may not exist yet, refuse, or drop a connection QEMU queued
+        before it was ready (reset or EOF before the greeting). alive(): a
+        callable that returns False once retrying is pointless (QEMU exited)."""
+        last = None
         while True:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 s.connect(self.path)
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
+                self.sock, self._buf = s, b''
+                greeting = self._read_msg(deadline)
+                if 'QMP' not in greeting:
+                    raise GuestError('unexpected QMP greeting %r' % greeting)
+                self.command('qmp_capabilities')
+                return
+            except (OSError, GuestError) as e:
+                # A timeout with a live socket is final; anything else may be a start-up race.
                 s.close()
-                if time.monotonic() > deadline:
-                    raise GuestError('QMP socket %s did not appear' % self.path)
-                time.sleep(0.05)
-        self.sock = s
-        greeting = self._read_msg(time.monotonic() + self.timeout)
-        if 'QMP' not in greeting:
-            raise GuestError('unexpected QMP greeting %r' % greeting)
-        self.command('qmp_capabilities')
+                self.sock = None
+                last = e
+                if isinstance(e, GuestError) and 'timeout' in str(e):
+                    raise GuestError('QMP %s: no greeting/capabilities answer before the deadline' % self.path)
+            if alive is not None and not alive():
+                raise GuestError('QMP %s: QEMU is gone (last error: %s)' % (self.path, last))
+            if time.monotonic() > deadline:
+                raise GuestError('QMP %s: no working connection before the deadline (last error: %s)' %
+                                 (self.path, last))
+            time.sleep(0.05)
 
     def close(self):
         if self.sock:
@@ -1100,7 +1113,31 @@ class Backend(Proc):
             if time.monotonic() > deadline:
                 raise GuestError('%s did not create %s in %.0f s' % (self.name, self.sock, timeout))
             time.sleep(0.02)
-        time.sleep(0.05)    # bind() then listen(): give it a moment
+        # bind() comes before listen(): QEMU's connect fails (and QEMU exits) in between.
+        while not unix_socket_listening(self.sock):
+            if self.poll() is not None:
+                raise GuestError('%s exited with %s before listening on %s (see %s)' %
+                                 (self.name, self.popen.returncode, self.sock, self.log_path))
+            if time.monotonic() > deadline:
+                raise GuestError('%s created %s but did not listen on it in %.0f s' % (self.name, self.sock, timeout))
+            time.sleep(0.02)
+
+
+def unix_socket_listening(path):
+    """True if a unix socket bound to path is listening (/proc/net/unix: the
+    __SO_ACCEPTCON flag, 0x10000), without connecting to it (a connection
+    would be the backend's one front-end)."""
+    path = os.path.abspath(path)
+    try:
+        with open('/proc/net/unix') as f:
+            next(f)
+            for line in f:
+                fields = line.split(None, 7)
+                if len(fields) == 8 and fields[7].rstrip('\n') == path and int(fields[3], 16) & 0x10000:
+                    return True
+    except (OSError, ValueError, StopIteration):
+        return os.path.exists(path)      # no /proc: fall back to the file
+    return False
 
 
 def find_build_dir(hint=None):
@@ -1371,12 +1408,14 @@ class Guest:
             self.qemu = Proc(argv, 'qemu', self.qemu_log, env=env)
             self.qmp = QMP(self.qmp_path)
             try:
-                self.qmp.connect(min(deadline, time.monotonic() + 30))
-            except GuestError:
-                if self.qemu.poll() is not None:
-                    raise GuestError('QEMU exited with %s at start: %s' % (self.qemu.popen.returncode,
-                                                                           self.tail(self.qemu_log)))
-                raise
+                self.qmp.connect(min(deadline, time.monotonic() + 90), alive=lambda: self.qemu.poll() is None)
+            except GuestError as e:
+                # A QMP error at start is mostly QEMU dying (its queued QMP connection is
+                # reset then): give it a moment to be reaped and report why it died.
+                if self.qemu.wait(5.0) is not None:
+                    raise GuestError('QEMU exited with %s at start (QMP: %s); qemu.log: %s' % (
+                        self.qemu.popen.returncode, e, self.tail(self.qemu_log)))
+                raise GuestError('%s; QEMU still running; qemu.log: %s' % (e, self.tail(self.qemu_log)))
             if self.vnc_enabled:
                 self.vnc = VNC(self.vnc_path)
                 self.vnc.connect(time.monotonic() + 10)
