@@ -21,6 +21,7 @@
 
 #include <vgi/display.h>
 #include <vgi/input.h>
+#include <vgi/log.h>
 #include <vgi/sinks.h>
 
 #include "spice-test-util.h"
@@ -45,6 +46,44 @@ struct input_test {
 };
 
 static struct input_test *cur;
+
+/*
+ * SPICE channel connects and disconnects, counted from the sink's debug log
+ * (spice-server reports them from its worker threads too). The server must
+ * have seen every channel go before it is destroyed: spice-server 0.15
+ * crashes in its display worker thread when spice_server_destroy() runs
+ * while a channel's disconnect is still being processed.
+ */
+static gint channels_up, channels_down;
+
+static void log_handler(enum vgi_log_level level, const char *msg, void *opaque)
+{
+	if (strstr(msg, "spice: channel ")) {
+		if (strstr(msg, " disconnected"))
+			g_atomic_int_inc(&channels_down);
+		else if (strstr(msg, " connected"))
+			g_atomic_int_inc(&channels_up);
+	}
+	if (level != VGI_LOG_DEBUG)
+		fprintf(stderr, "vgi: %s\n", msg);
+}
+
+static void wait_channels_closed(void)
+{
+	gint64 end = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+	while (g_atomic_int_get(&channels_down) < g_atomic_int_get(&channels_up)) {
+		if (g_get_monotonic_time() > end) {
+			fprintf(stderr, "timeout (60 s) waiting for the server to close its channels: %d of %d closed\n",
+				g_atomic_int_get(&channels_down), g_atomic_int_get(&channels_up));
+			return;
+		}
+		g_main_context_iteration(NULL, FALSE);
+		g_usleep(10000);
+	}
+	fprintf(stderr, "the server closed %d of %d channels\n", g_atomic_int_get(&channels_down),
+		g_atomic_int_get(&channels_up));
+}
 
 static void touch(const char *name)
 {
@@ -84,6 +123,9 @@ static int setup(void **state)
 	strcpy(t->dir, "/tmp/vgi-spice-input-XXXXXX");
 	t->have_dir = mkdtemp(t->dir) != NULL;
 	nevents = 0;
+	channels_up = channels_down = 0;
+	vgi_log_set_level(VGI_LOG_DEBUG);
+	vgi_log_set_handler(log_handler, NULL);
 	cur = t;
 	*state = t;
 	return t->have_dir ? 0 : -1;
@@ -93,14 +135,17 @@ static int teardown(void **state)
 {
 	struct input_test *t = *state;
 
-	if (t->s.ops)
+	if (t->s.ops) {
+		wait_channels_closed();
 		t->s.ops->destroy(t->s.sink);
+	}
 	if (t->have_dir)
 		st_rm_rf(t->dir);
 	free(t->px);
 	free(t->text);
 	free(t);
 	cur = NULL;
+	vgi_log_set_handler(NULL, NULL);
 	return 0;
 }
 
