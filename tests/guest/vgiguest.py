@@ -1212,7 +1212,7 @@ class Guest:
     def __init__(self, out_dir, script='true', gpu=None, gpu_backend=None, gpu_props=None,
                  devices=(), qemu_args=(), build_dir=None, memory_mb=1024, smp=1, timeout=120,
                  display=None, vnc=False, env=None, modules=None, kernel_args='', cache_dir=None,
-                 name='guest', gpu_tap=False):
+                 name='guest', gpu_tap=False, gpu_socket=None, reboot=False):
         self.out_dir = os.path.abspath(out_dir)
         self.script = script
         self.gpu = gpu
@@ -1227,6 +1227,8 @@ class Guest:
         self.display = display
         self.vnc_enabled = vnc
         self.gpu_tap = gpu_tap
+        self.gpu_socket = gpu_socket    # a backend the caller runs (listening there)
+        self.reboot = reboot            # False: -no-reboot (a guest reboot or QMP system_reset ends QEMU)
         self.tap = None             # GpuTap when gpu_tap=True
         self.env = dict(env or {})
         self.modules = modules
@@ -1312,7 +1314,7 @@ class Guest:
         m = self.memory_mb
         argv = [check_qemu(), '-nodefaults', '-no-user-config', '-machine', 'pc,accel=%s,memory-backend=mem' % os.environ.get('VGI_GUEST_ACCEL', 'tcg'),
                 '-m', '%dM' % m, '-object', 'memory-backend-memfd,id=mem,size=%dM,share=on' % m,
-                '-smp', str(self.smp), '-vga', 'none', '-no-reboot',
+                '-smp', str(self.smp), '-vga', 'none'] + ([] if self.reboot else ['-no-reboot']) + [
                 '-kernel', kernel, '-initrd', initrd,
                 '-append', ('console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init 8250.nr_uarts=1 '
                             'mitigations=off ' + self.kernel_args).strip(),
@@ -1325,7 +1327,7 @@ class Guest:
                 p, tag)]
         display = self.display
         if self.gpu == 'vhost-user':
-            sock = self.tap.path if self.tap else self.backends['gpu'].sock
+            sock = self.tap.path if self.tap else self._gpu_sock()
             argv += ['-chardev', 'socket,id=%s-chr,path=%s' % (self.GPU_ID, sock)]
             dev = 'vhost-user-gpu-pci,id=%s,chardev=%s-chr' % (self.GPU_ID, self.GPU_ID)
         elif self.gpu == 'builtin':
@@ -1388,10 +1390,14 @@ class Guest:
                 self.x_display = self._start_xvfb()
                 env = dict(os.environ, DISPLAY=self.x_display)
             if self.gpu == 'vhost-user':
-                if not self.gpu_backend:
-                    raise ValueError('gpu=vhost-user needs gpu_backend')
-                self.backends['gpu'] = Backend(self.gpu_backend, 'gpu', os.path.join(self._rundir, 'gpu'),
-                                               os.path.join(self.out_dir, 'gpu-backend.log'))
+                if self.gpu_socket:
+                    if not unix_socket_listening(self.gpu_socket):
+                        raise GuestError('nothing listens on gpu_socket %s' % self.gpu_socket)
+                elif not self.gpu_backend:
+                    raise ValueError('gpu=vhost-user needs gpu_backend or gpu_socket')
+                else:
+                    self.backends['gpu'] = Backend(self.gpu_backend, 'gpu', os.path.join(self._rundir, 'gpu'),
+                                                   os.path.join(self.out_dir, 'gpu-backend.log'))
             for d in self.devices:
                 d.setdefault('name', 'dev%d' % len(self.backends))
                 if 'backend' in d:
@@ -1401,7 +1407,7 @@ class Guest:
             for b in self.backends.values():
                 b.wait_socket(max(1.0, deadline - time.monotonic()))
             if self.gpu_tap and self.gpu == 'vhost-user':
-                self.tap = GpuTap(os.path.join(self._rundir, 'gpu-tap'), self.backends['gpu'].sock)
+                self.tap = GpuTap(os.path.join(self._rundir, 'gpu-tap'), self._gpu_sock())
             argv = self.qemu_argv(initrd, kernel)
             with open(os.path.join(self.out_dir, 'qemu.cmdline'), 'w') as f:
                 f.write(' '.join(shlex.quote(a) for a in argv) + '\n')
@@ -1423,6 +1429,9 @@ class Guest:
             self.close()
             raise
         return self
+
+    def _gpu_sock(self):
+        return self.gpu_socket or self.backends['gpu'].sock
 
     def _deadline(self, timeout):
         if timeout is None:
