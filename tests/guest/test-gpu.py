@@ -126,7 +126,7 @@ rc=$?; cat "$VGI_OUT/kms.txt"; exit $rc
         assert m, 'kms-pattern printed no mode:\n' + out
         w, h = int(m.group(1)), int(m.group(2))
         want = vg.pattern_image(w, h)
-        ok, diff = poll_until(lambda: (lambda d: (d is None, d))(vg.compare_images(g.screenshot(), want)), 15)
+        ok, diff = poll_until(lambda: (lambda d: (d is None, d))(vg.compare_images(g.screenshot(), want)), 60)
         g.screenshot().save_png(os.path.join(c.out, 'screendump.png'))
         assert ok, 'QMP screendump does not match the pattern: %s' % diff
         print('screendump %dx%d matches the pattern pixel for pixel' % (w, h))
@@ -148,7 +148,7 @@ def check_headless_png(c, want):
         except (OSError, ValueError, zlib_error) as e:
             d = str(e)
         return d is None, d
-    ok, d = poll_until(matches, 15, 0.5)
+    ok, d = poll_until(matches, 60, 0.5)
     assert ok, '%s does not match the pattern: %s (files: %s)' % (path, d, sorted(os.listdir(c.headless)))
     print('vgi-gpu headless %s matches the pattern pixel for pixel' % path)
 
@@ -172,7 +172,7 @@ vgi_wait checked 120
             after = img.count_not(BLACK, 800, 0, img.width - 800, 16)
             below = img.count_not(BLACK, 0, 32, img.width, img.height - 32)
             return all(n >= 8 for n in cells) and after == 0 and below == 0, (img, cells, after, below)
-        ok, (img, cells, after, below) = poll_until(text_visible, 15)
+        ok, (img, cells, after, below) = poll_until(text_visible, 60)
         img.save_png(os.path.join(c.out, 'screendump.png'))
         assert ok, ('fbcon text not where expected: lit pixels per cell %s; right of the text %d; '
                     'below it %d (screendump in %s)' % (cells, after, below, c.out))
@@ -206,7 +206,7 @@ rc=$?; cat "$VGI_OUT/kms.txt"; exit $rc
         def moved():
             pos = [(m['x'], m['y']) for m in g.tap.find('CURSOR_POS')]
             return (300, 200) in pos, pos
-        ok, pos = poll_until(moved, 15)
+        ok, pos = poll_until(moved, 60)
         ups = g.tap.find('CURSOR_UPDATE')
         print('backend->QEMU: %d CURSOR_UPDATE %s, CURSOR_POS %s, %d CURSOR_POS_HIDE' % (
             len(ups), [(m['scanout'], m['x'], m['y'], m['hot_x'], m['hot_y']) for m in ups if 'hot_x' in m],
@@ -250,7 +250,7 @@ def check_headless_cursor(c, want):
             return True, vg.read_png(path)
         except (OSError, ValueError, zlib_error) as e:
             return False, e
-    ok, img = poll_until(written, 10, 0.5)
+    ok, img = poll_until(written, 60, 0.5)
     if not ok:
         return ['vgi-gpu --display headless wrote no readable %s (%s; files %s)' % (
             path, img, sorted(os.listdir(c.headless)))]
@@ -302,7 +302,7 @@ rc=$?; cat "$VGI_OUT/kms.txt"; exit $rc
             except vg.QMPError as e:
                 d = str(e)
             return d is None, d
-        ok, d = poll_until(head1, 15)
+        ok, d = poll_until(head1, 60)
         assert ok, 'QMP screendump of head 1 does not show the pattern: %s' % d
         print('head 1: 640x480 pattern (seed 1) equals the QMP screendump pixel for pixel')
         g.signal('checked')

@@ -656,22 +656,35 @@ class QMP:
         self.sock = None
         self._buf = b''
 
-    def connect(self, deadline):
+    def connect(self, deadline, alive=None):
+        """Connect and negotiate capabilities, retrying until deadline: the
+        socket may not exist yet, refuse, or drop a connection QEMU queued
+        before it was ready (reset or EOF before the greeting). alive(): a
+        callable that returns False once retrying is pointless (QEMU exited)."""
+        last = None
         while True:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 s.connect(self.path)
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
+                self.sock, self._buf = s, b''
+                greeting = self._read_msg(deadline)
+                if 'QMP' not in greeting:
+                    raise GuestError('unexpected QMP greeting %r' % greeting)
+                self.command('qmp_capabilities')
+                return
+            except (OSError, GuestError) as e:
+                # A timeout with a live socket is final; anything else may be a start-up race.
                 s.close()
-                if time.monotonic() > deadline:
-                    raise GuestError('QMP socket %s did not appear' % self.path)
-                time.sleep(0.05)
-        self.sock = s
-        greeting = self._read_msg(time.monotonic() + self.timeout)
-        if 'QMP' not in greeting:
-            raise GuestError('unexpected QMP greeting %r' % greeting)
-        self.command('qmp_capabilities')
+                self.sock = None
+                last = e
+                if isinstance(e, GuestError) and 'timeout' in str(e):
+                    raise GuestError('QMP %s: no greeting/capabilities answer before the deadline' % self.path)
+            if alive is not None and not alive():
+                raise GuestError('QMP %s: QEMU is gone (last error: %s)' % (self.path, last))
+            if time.monotonic() > deadline:
+                raise GuestError('QMP %s: no working connection before the deadline (last error: %s)' %
+                                 (self.path, last))
+            time.sleep(0.05)
 
     def close(self):
         if self.sock:
@@ -1100,7 +1113,31 @@ class Backend(Proc):
             if time.monotonic() > deadline:
                 raise GuestError('%s did not create %s in %.0f s' % (self.name, self.sock, timeout))
             time.sleep(0.02)
-        time.sleep(0.05)    # bind() then listen(): give it a moment
+        # bind() comes before listen(): QEMU's connect fails (and QEMU exits) in between.
+        while not unix_socket_listening(self.sock):
+            if self.poll() is not None:
+                raise GuestError('%s exited with %s before listening on %s (see %s)' %
+                                 (self.name, self.popen.returncode, self.sock, self.log_path))
+            if time.monotonic() > deadline:
+                raise GuestError('%s created %s but did not listen on it in %.0f s' % (self.name, self.sock, timeout))
+            time.sleep(0.02)
+
+
+def unix_socket_listening(path):
+    """True if a unix socket bound to path is listening (/proc/net/unix: the
+    __SO_ACCEPTCON flag, 0x10000), without connecting to it (a connection
+    would be the backend's one front-end)."""
+    path = os.path.abspath(path)
+    try:
+        with open('/proc/net/unix') as f:
+            next(f)
+            for line in f:
+                fields = line.split(None, 7)
+                if len(fields) == 8 and fields[7].rstrip('\n') == path and int(fields[3], 16) & 0x10000:
+                    return True
+    except (OSError, ValueError, StopIteration):
+        return os.path.exists(path)      # no /proc: fall back to the file
+    return False
 
 
 def find_build_dir(hint=None):
@@ -1175,7 +1212,7 @@ class Guest:
     def __init__(self, out_dir, script='true', gpu=None, gpu_backend=None, gpu_props=None,
                  devices=(), qemu_args=(), build_dir=None, memory_mb=1024, smp=1, timeout=120,
                  display=None, vnc=False, env=None, modules=None, kernel_args='', cache_dir=None,
-                 name='guest', gpu_tap=False):
+                 name='guest', gpu_tap=False, gpu_socket=None, reboot=False):
         self.out_dir = os.path.abspath(out_dir)
         self.script = script
         self.gpu = gpu
@@ -1190,6 +1227,8 @@ class Guest:
         self.display = display
         self.vnc_enabled = vnc
         self.gpu_tap = gpu_tap
+        self.gpu_socket = gpu_socket    # a backend the caller runs (listening there)
+        self.reboot = reboot            # False: -no-reboot (a guest reboot or QMP system_reset ends QEMU)
         self.tap = None             # GpuTap when gpu_tap=True
         self.env = dict(env or {})
         self.modules = modules
@@ -1275,7 +1314,7 @@ class Guest:
         m = self.memory_mb
         argv = [check_qemu(), '-nodefaults', '-no-user-config', '-machine', 'pc,accel=%s,memory-backend=mem' % os.environ.get('VGI_GUEST_ACCEL', 'tcg'),
                 '-m', '%dM' % m, '-object', 'memory-backend-memfd,id=mem,size=%dM,share=on' % m,
-                '-smp', str(self.smp), '-vga', 'none', '-no-reboot',
+                '-smp', str(self.smp), '-vga', 'none'] + ([] if self.reboot else ['-no-reboot']) + [
                 '-kernel', kernel, '-initrd', initrd,
                 '-append', ('console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init 8250.nr_uarts=1 '
                             'mitigations=off ' + self.kernel_args).strip(),
@@ -1288,7 +1327,7 @@ class Guest:
                 p, tag)]
         display = self.display
         if self.gpu == 'vhost-user':
-            sock = self.tap.path if self.tap else self.backends['gpu'].sock
+            sock = self.tap.path if self.tap else self._gpu_sock()
             argv += ['-chardev', 'socket,id=%s-chr,path=%s' % (self.GPU_ID, sock)]
             dev = 'vhost-user-gpu-pci,id=%s,chardev=%s-chr' % (self.GPU_ID, self.GPU_ID)
         elif self.gpu == 'builtin':
@@ -1351,10 +1390,14 @@ class Guest:
                 self.x_display = self._start_xvfb()
                 env = dict(os.environ, DISPLAY=self.x_display)
             if self.gpu == 'vhost-user':
-                if not self.gpu_backend:
-                    raise ValueError('gpu=vhost-user needs gpu_backend')
-                self.backends['gpu'] = Backend(self.gpu_backend, 'gpu', os.path.join(self._rundir, 'gpu'),
-                                               os.path.join(self.out_dir, 'gpu-backend.log'))
+                if self.gpu_socket:
+                    if not unix_socket_listening(self.gpu_socket):
+                        raise GuestError('nothing listens on gpu_socket %s' % self.gpu_socket)
+                elif not self.gpu_backend:
+                    raise ValueError('gpu=vhost-user needs gpu_backend or gpu_socket')
+                else:
+                    self.backends['gpu'] = Backend(self.gpu_backend, 'gpu', os.path.join(self._rundir, 'gpu'),
+                                                   os.path.join(self.out_dir, 'gpu-backend.log'))
             for d in self.devices:
                 d.setdefault('name', 'dev%d' % len(self.backends))
                 if 'backend' in d:
@@ -1364,19 +1407,21 @@ class Guest:
             for b in self.backends.values():
                 b.wait_socket(max(1.0, deadline - time.monotonic()))
             if self.gpu_tap and self.gpu == 'vhost-user':
-                self.tap = GpuTap(os.path.join(self._rundir, 'gpu-tap'), self.backends['gpu'].sock)
+                self.tap = GpuTap(os.path.join(self._rundir, 'gpu-tap'), self._gpu_sock())
             argv = self.qemu_argv(initrd, kernel)
             with open(os.path.join(self.out_dir, 'qemu.cmdline'), 'w') as f:
                 f.write(' '.join(shlex.quote(a) for a in argv) + '\n')
             self.qemu = Proc(argv, 'qemu', self.qemu_log, env=env)
             self.qmp = QMP(self.qmp_path)
             try:
-                self.qmp.connect(min(deadline, time.monotonic() + 30))
-            except GuestError:
-                if self.qemu.poll() is not None:
-                    raise GuestError('QEMU exited with %s at start: %s' % (self.qemu.popen.returncode,
-                                                                           self.tail(self.qemu_log)))
-                raise
+                self.qmp.connect(min(deadline, time.monotonic() + 90), alive=lambda: self.qemu.poll() is None)
+            except GuestError as e:
+                # A QMP error at start is mostly QEMU dying (its queued QMP connection is
+                # reset then): give it a moment to be reaped and report why it died.
+                if self.qemu.wait(5.0) is not None:
+                    raise GuestError('QEMU exited with %s at start (QMP: %s); qemu.log: %s' % (
+                        self.qemu.popen.returncode, e, self.tail(self.qemu_log)))
+                raise GuestError('%s; QEMU still running; qemu.log: %s' % (e, self.tail(self.qemu_log)))
             if self.vnc_enabled:
                 self.vnc = VNC(self.vnc_path)
                 self.vnc.connect(time.monotonic() + 10)
@@ -1384,6 +1429,9 @@ class Guest:
             self.close()
             raise
         return self
+
+    def _gpu_sock(self):
+        return self.gpu_socket or self.backends['gpu'].sock
 
     def _deadline(self, timeout):
         if timeout is None:

@@ -3,7 +3,9 @@
  * A small real SPICE client (spice-client-glib, the library spicy uses) for
  * the tests: connects, records the cursor shape the server sets, sends a
  * fixed sequence of keys and pointer events through the inputs channel, and
- * writes what it saw to OUTFILE. With --stay it only connects a display
+ * writes what it saw to OUTFILE. The server side answers through files next
+ * to OUTFILE: STAGE1 once it got the first batch (ending with F1), DONE once
+ * it got the last key (Esc). With --stay it only connects a display
  * channel and stays until killed (for the benchmark).
  *
  *   spice-input-client HOST PORT OUTFILE
@@ -32,7 +34,7 @@ static GMainLoop *loop;
 static SpiceInputsChannel *inputs;
 static SpiceMainChannel *main_channel;
 static FILE *out;
-static bool have_cursor, inputs_open, sent;
+static bool have_cursor, inputs_open, sent, started;
 static bool stay;
 static bool gl_mode;
 static const char *gl_dir;
@@ -153,40 +155,85 @@ static gboolean finish(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-static gboolean send_server_mode(gpointer data)
+/*
+ * The input sequence waits on events, never on fixed delays (the machine may
+ * be busy): the mouse mode from the main channel, and from the server side
+ * (the test, which sees the events arrive) the files STAGE1 and DONE next to
+ * OUTFILE. Each wait gives up at the overall deadline and says what it waited for.
+ */
+static char *stage1_path, *done_path;
+static const char *waiting_for = "the main, inputs and cursor channels";
+
+static bool failed;
+
+static void fail(const char *what)
+{
+	failed = true;
+	fprintf(out, "timeout waiting for %s\n", what);
+	fprintf(stderr, "spice-input-client: timeout waiting for %s\n", what);
+	g_main_loop_quit(loop);
+}
+
+static gint mouse_mode(void)
 {
 	gint mode = 0;
 
 	g_object_get(main_channel, "mouse-mode", &mode, NULL);
-	fprintf(out, "mouse-mode-after %d\n", mode);
-	if (mode == SPICE_MOUSE_MODE_SERVER) {
-		spice_inputs_channel_motion(inputs, 5, -2, 0);
-		spice_inputs_channel_button_press(inputs, SPICE_MOUSE_BUTTON_MIDDLE, 0);
-		spice_inputs_channel_button_release(inputs, SPICE_MOUSE_BUTTON_MIDDLE, SPICE_MOUSE_BUTTON_MASK_MIDDLE);
-	}
+	return mode;
+}
+
+static gboolean wait_done(gpointer data)
+{
+	if (!g_file_test(done_path, G_FILE_TEST_EXISTS))
+		return G_SOURCE_CONTINUE;
+	g_main_loop_quit(loop);
+	return G_SOURCE_REMOVE;
+}
+
+static void send_server_mode(void)
+{
+	fprintf(out, "mouse-mode-after %d\n", mouse_mode());
+	spice_inputs_channel_motion(inputs, 5, -2, 0);
+	spice_inputs_channel_button_press(inputs, SPICE_MOUSE_BUTTON_MIDDLE, 0);
+	spice_inputs_channel_button_release(inputs, SPICE_MOUSE_BUTTON_MIDDLE, SPICE_MOUSE_BUTTON_MASK_MIDDLE);
 	/* the last key tells the server that everything before it arrived */
 	spice_inputs_channel_key_press(inputs, 0x01);
 	spice_inputs_channel_key_release(inputs, 0x01);
-	g_timeout_add(1000, finish, NULL);
-	return G_SOURCE_REMOVE;
-}
-
-static gboolean request_server_mode(gpointer data)
-{
-	spice_main_channel_request_mouse_mode(main_channel, SPICE_MOUSE_MODE_SERVER);
-	g_timeout_add(500, send_server_mode, NULL);
-	return G_SOURCE_REMOVE;
-}
-
-static gboolean send_input(gpointer data)
-{
-	gint mode = 0;
-
-	if (sent)
-		return G_SOURCE_REMOVE;
 	sent = true;
-	g_object_get(main_channel, "mouse-mode", &mode, NULL);
-	fprintf(out, "mouse-mode %d\n", mode);
+	waiting_for = "the server to get the last key (DONE file)";
+	g_timeout_add(20, wait_done, NULL);
+}
+
+static bool want_server_mode;
+
+static void mouse_mode_changed(GObject *obj, GParamSpec *pspec, gpointer data)
+{
+	if (want_server_mode && mouse_mode() == SPICE_MOUSE_MODE_SERVER) {
+		want_server_mode = false;
+		send_server_mode();
+	}
+}
+
+static gboolean wait_stage1(gpointer data)
+{
+	if (!g_file_test(stage1_path, G_FILE_TEST_EXISTS))
+		return G_SOURCE_CONTINUE;
+	/*
+	 * the server has the first batch: now server mouse mode (relative motion
+	 * and the middle button through SpiceMouseInterface); the request goes
+	 * over the main channel, a different socket, hence the wait for STAGE1
+	 */
+	waiting_for = "server mouse mode";
+	want_server_mode = true;
+	spice_main_channel_request_mouse_mode(main_channel, SPICE_MOUSE_MODE_SERVER);
+	mouse_mode_changed(NULL, NULL, NULL);
+	return G_SOURCE_REMOVE;
+}
+
+static void send_input(void)
+{
+	started = true;
+	fprintf(out, "mouse-mode %d\n", mouse_mode());
 	/* 'a', right ctrl (e0 1d), up arrow (e0 48) */
 	spice_inputs_channel_key_press(inputs, 0x1e);
 	spice_inputs_channel_key_release(inputs, 0x1e);
@@ -194,11 +241,8 @@ static gboolean send_input(gpointer data)
 	spice_inputs_channel_key_release(inputs, 0x11d);
 	spice_inputs_channel_key_press(inputs, 0x148);
 	spice_inputs_channel_key_release(inputs, 0x148);
-	/* pointer: absolute in client mode, relative in server mode */
-	if (mode == SPICE_MOUSE_MODE_CLIENT)
-		spice_inputs_channel_position(inputs, 100, 50, 0, 0);
-	else
-		spice_inputs_channel_motion(inputs, 7, -3, 0);
+	/* pointer: absolute in client mode */
+	spice_inputs_channel_position(inputs, 100, 50, 0, 0);
 	spice_inputs_channel_button_press(inputs, SPICE_MOUSE_BUTTON_LEFT, 0);
 	spice_inputs_channel_button_release(inputs, SPICE_MOUSE_BUTTON_LEFT, SPICE_MOUSE_BUTTON_MASK_LEFT);
 	spice_inputs_channel_button_press(inputs, SPICE_MOUSE_BUTTON_RIGHT, 0);
@@ -206,19 +250,32 @@ static gboolean send_input(gpointer data)
 	/* wheel up: spice-server turns the UP button into wheel motion */
 	spice_inputs_channel_button_press(inputs, SPICE_MOUSE_BUTTON_UP, 0);
 	spice_inputs_channel_button_release(inputs, SPICE_MOUSE_BUTTON_UP, 0);
-	/*
-	 * then server mouse mode (relative motion and the middle button through
-	 * SpiceMouseInterface); the mode request goes over the main channel, a
-	 * different socket: give the inputs above time to arrive first
-	 */
-	g_timeout_add(400, request_server_mode, NULL);
-	return G_SOURCE_REMOVE;
+	/* F1 ends the first batch: the server answers with STAGE1 */
+	spice_inputs_channel_key_press(inputs, 0x3b);
+	spice_inputs_channel_key_release(inputs, 0x3b);
+	waiting_for = "the server to get the first batch (STAGE1 file)";
+	g_timeout_add(20, wait_stage1, NULL);
 }
 
 static void maybe_send(void)
 {
-	if (inputs_open && have_cursor && !sent)
-		g_timeout_add(300, send_input, NULL);	/* let the mouse mode settle */
+	/* client mouse mode (the server has a tablet) before the absolute position */
+	if (inputs_open && have_cursor && !started && main_channel && mouse_mode() == SPICE_MOUSE_MODE_CLIENT)
+		send_input();
+	else if (!started)
+		waiting_for = "the inputs channel, the cursor and client mouse mode";
+}
+
+static void main_mouse_mode(GObject *obj, GParamSpec *pspec, gpointer data)
+{
+	maybe_send();
+	mouse_mode_changed(obj, pspec, data);
+}
+
+static gboolean deadline(gpointer data)
+{
+	fail(waiting_for);
+	return G_SOURCE_REMOVE;
 }
 
 static void inputs_event(SpiceChannel *ch, SpiceChannelEvent ev, gpointer data)
@@ -251,6 +308,8 @@ static void channel_new(SpiceSession *s, SpiceChannel *ch, gpointer data)
 	if (SPICE_IS_MAIN_CHANNEL(ch)) {
 		main_channel = SPICE_MAIN_CHANNEL(ch);
 		g_signal_connect(ch, "channel-event", G_CALLBACK(main_event), NULL);
+		if (!stay)
+			g_signal_connect(ch, "notify::mouse-mode", G_CALLBACK(main_mouse_mode), NULL);
 		return;
 	}
 	if (SPICE_IS_DISPLAY_CHANNEL(ch)) {
@@ -338,6 +397,14 @@ int main(int argc, char **argv)
 	out = stay ? stdout : fopen(argv[a + 2], "w");
 	if (!out)
 		return 1;
+	if (!stay) {
+		gchar *dir = g_path_get_dirname(argv[a + 2]);
+
+		setvbuf(out, NULL, _IOLBF, 0);
+		stage1_path = g_build_filename(dir, "stage1", NULL);
+		done_path = g_build_filename(dir, "done", NULL);
+		g_free(dir);
+	}
 	loop = g_main_loop_new(NULL, FALSE);
 	session = spice_session_new();
 	g_object_set(session, "host", argv[a], "port", argv[a + 1], NULL);
@@ -346,11 +413,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "spice_session_connect failed\n");
 		return 1;
 	}
-	g_timeout_add_seconds(stay ? 3600 : 20, finish, NULL);
+	/* generous: a busy machine under ASan is slow, and every wait above is on an event */
+	if (stay)
+		g_timeout_add_seconds(3600, finish, NULL);
+	else
+		g_timeout_add_seconds(80, deadline, NULL);
 	g_main_loop_run(loop);
 	spice_session_disconnect(session);
 	fprintf(out, "done %s\n", sent ? "sent" : "not-sent");
 	if (!stay)
 		fclose(out);
-	return sent || stay ? 0 : 1;
+	g_free(stage1_path);
+	g_free(done_path);
+	return (sent && !failed) || stay ? 0 : 1;
 }
