@@ -64,7 +64,7 @@ static void input_record(struct lf *f, struct input_state *s, struct reader *r, 
 		static const uint32_t bad[] = { 0, 4, 16, 7 };
 		unsigned n = 1 + (a & 7);
 
-		for (unsigned i = 0; i < n && f->q[0].started; i++) {
+		for (unsigned i = 0; i < n && f->ram; i++) {	/* stopped rings too: taken on resume */
 			int slot = lf_free_slot(f, 0);
 			uint64_t gpa;
 			uint32_t len = 8;
@@ -87,7 +87,7 @@ static void input_record(struct lf *f, struct input_state *s, struct reader *r, 
 	}
 	case 2: {	/* a status buffer: an LED from the guest */
 		struct virtio_input_event ev = { .type = EV_LED, .code = a & 7, .value = a >> 7 };
-		int slot = f->q[1].started ? lf_free_slot(f, 1) : -1;
+		int slot = f->ram ? lf_free_slot(f, 1) : -1;
 		uint64_t gpa;
 		uint32_t len = sizeof(ev);
 		bool wr = false;

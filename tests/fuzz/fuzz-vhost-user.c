@@ -328,7 +328,8 @@ static void life_cmd(struct lf *f, unsigned q, const void *cmd, uint32_t len, co
 	bool wr[2] = { false, true };
 	int slot;
 
-	if (!f->q[q].started || len + dlen > 0x1000 || (slot = lf_free_slot(f, q)) < 0)
+	/* also while the ring is stopped: the device takes it when the ring resumes */
+	if (!f->ram || len + dlen > 0x1000 || (slot = lf_free_slot(f, q)) < 0)
 		return;
 	gpa[0] = lf_buf_gpa(q, (unsigned)slot);
 	gpa[1] = gpa[0] + 0x1000;

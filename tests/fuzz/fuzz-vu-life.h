@@ -315,9 +315,19 @@ static bool lf_start_queue(struct lf *f, unsigned q, uint16_t base, bool enable)
 	lq->started = true;
 	lq->last_used = base;	/* the driver's view: everything before base was answered */
 	if (f->reset_expected) {
-		/* the first ring start after SET_STATUS 0 decides: afresh (0) resets, a resume keeps the state */
+		/*
+		 * The first ring start after SET_STATUS 0 decides: afresh (0)
+		 * resets, a resume keeps the state. The state after creation is
+		 * checked only when no chain was waiting: the device runs those
+		 * right after the reset.
+		 */
+		bool waiting = false;
+
+		for (unsigned i = 0; i < 2; i++)
+			for (unsigned s = 0; s < LF_QSIZE / f->q[i].dpc; s++)
+				waiting |= f->q[i].busy[s];
 		f->reset_expected = false;
-		f->reset_happened |= base == 0;
+		f->reset_happened |= base == 0 && !waiting;
 	}
 	st.num = enable;
 	if (!lf_send(f, VGI_VHOST_USER_SET_VRING_ENABLE, &st, sizeof(st), NULL, 0))
