@@ -486,12 +486,18 @@ static void queue_init(struct vu_queue *q)
 	q->kick_fd = q->call_fd = q->err_fd = -1;
 }
 
-/* The device completes or gives back what it holds of the ring first. */
+/*
+ * The device completes or gives back what it holds of the ring first; the
+ * base is read after that (a request given back is taken again on resume)
+ * and kept for GET_VRING_BASE, whatever stopped the ring.
+ */
 static void queue_stop(struct vgi_vhost_user *vu, unsigned i)
 {
 	struct vu_queue *q = &vu->q[i];
 
 	vgi_virtio_device_queue_stop(vu->dev, i);
+	if (q->started)
+		q->base = vgi_virtqueue_get_last_avail(vu->dev->queues[i]);
 	q->started = false;
 	ep_del(vu, q->kick_fd);
 	close_fd(&q->kick_fd);
@@ -1111,9 +1117,8 @@ static int handle_get_vring_base(struct vgi_vhost_user *vu)
 
 	if (ret)
 		return ret;
-	s.num = vu->q[s.index].started ? vgi_virtqueue_get_last_avail(vu->dev->queues[s.index]) : vu->q[s.index].base;
 	queue_stop(vu, s.index);
-	vu->q[s.index].base = (uint16_t)s.num;
+	s.num = vu->q[s.index].base;
 	ret = send_reply(vu, vu->msg.request, &s, sizeof(s));
 	return ret ? ret : 1;
 }

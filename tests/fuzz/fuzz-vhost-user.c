@@ -10,6 +10,16 @@
  * disconnecting in the middle of a message. Afterwards the back-end and
  * device are freed: no fd may be left open (checked), no memory leaked
  * (LeakSanitizer).
+ *
+ * An input whose first byte is LIFE_MAGIC runs the lifecycle mode instead
+ * (fuzz-vu-life.h): whole front-end sequences (ring stop and start at the
+ * base or afresh, memory table swaps, memory hotplug, SET_STATUS,
+ * RESET_DEVICE, hang-up and a new front-end, truncated RAM) against a GPU
+ * that holds 3D fenced work: the virgl device when the mode byte after
+ * the magic asks for it and 3D works in-process (created once per process:
+ * virglrenderer is process-wide), else the 2D device.
+ * After every record the ring invariants are checked, and after every
+ * reset the device holds no resource and no host memory.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,6 +42,8 @@
 #include <vgi/log.h>
 #include <vgi/vhost-user.h>
 #include "fuzz-reader.h"
+#include "fuzz-vu-life.h"
+#include "../virgl/virgl-cmds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -291,6 +303,225 @@ static int count_fds(void)
 	return n;
 }
 
+/* ---- lifecycle mode ---- */
+
+#define LIFE_MAGIC 0xfa
+
+static struct vgi_gpu *life_gpu;	/* the virgl device, kept for the process */
+static bool life_virgl_tried;
+
+static void life_check_reset(struct lf *f)
+{
+	struct vgi_gpu *gpu = f->opaque;
+
+	if (vgi_gpu_resource_count(gpu) || vgi_gpu_hostmem_used(gpu))
+		lf_fail("after a reset the GPU still has %u resources and %llu bytes of host memory",
+			vgi_gpu_resource_count(gpu), (unsigned long long)vgi_gpu_hostmem_used(gpu));
+}
+
+/* One control (q 0) or cursor (q 1) command: readable cmd (+ data), a writable response buffer. */
+static void life_cmd(struct lf *f, unsigned q, const void *cmd, uint32_t len, const void *data, uint32_t dlen,
+		     uint32_t resp_len, bool kick)
+{
+	uint64_t gpa[2];
+	uint32_t lens[2] = { len + dlen, resp_len };
+	bool wr[2] = { false, true };
+	int slot;
+
+	/* also while the ring is stopped: the device takes it when the ring resumes */
+	if (!f->ram || len + dlen > 0x1000 || (slot = lf_free_slot(f, q)) < 0)
+		return;
+	gpa[0] = lf_buf_gpa(q, (unsigned)slot);
+	gpa[1] = gpa[0] + 0x1000;
+	memcpy(lf_host(f, gpa[0]), cmd, len);
+	if (dlen)
+		memcpy(lf_host(f, gpa[0]) + len, data, dlen);
+	lf_publish(f, q, (unsigned)slot, gpa, lens, wr, resp_len ? 2 : 1, kick);
+	lf_pump(f);
+}
+
+/* Where a resource's backing lives: guest RAM, or the hot-plugged region (which may go away). */
+static uint64_t life_backing_gpa(uint8_t sel)
+{
+	return (sel & 8) ? LF_EXTRA_GPA + (sel & 7) * 0x1000u : LF_RAM_GPA + 0x80000 + (sel & 7) * 0x1000u;
+}
+
+static void life_gpu_record(struct lf *f, struct reader *r, uint8_t op)
+{
+	struct vgi_gpu *gpu = f->opaque;
+	uint8_t a = u8(r), b = u8(r);
+	uint32_t res = 1 + (a & 3), ctx = 1 + ((a >> 2) & 1);
+	bool kick = !(b & 0x80);
+	struct virtio_gpu_ctrl_hdr hdr = { .ctx_id = ctx };
+
+	if (lf_verbose > 0)
+		fprintf(stderr, "gpu record %u a 0x%x b 0x%x\n", op, a, b);
+
+	switch (op) {
+	case 0: {	/* CTX_CREATE */
+		struct virtio_gpu_ctx_create c = { .hdr = hdr, .nlen = 4, .debug_name = "fuzz" };
+
+		c.hdr.type = VIRTIO_GPU_CMD_CTX_CREATE;
+		life_cmd(f, 0, &c, sizeof(c), NULL, 0, 24, kick);
+		break;
+	}
+	case 1: {	/* a 3D render target attached to the context, with backing */
+		struct virtio_gpu_resource_create_3d c = {
+			.hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_3D, .resource_id = res, .target = 2,
+			.format = VGL_FMT_B8G8R8X8, .bind = VGL_BIND_RENDER_TARGET | VGL_BIND_SAMPLER_VIEW,
+			.width = 16, .height = 16, .depth = 1, .array_size = 1,
+		};
+		struct virtio_gpu_ctx_resource ca = { .hdr = hdr, .resource_id = res };
+		struct virtio_gpu_resource_attach_backing ab = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING,
+								 .resource_id = res, .nr_entries = 1 };
+		struct virtio_gpu_mem_entry e = { .addr = life_backing_gpa(b), .length = 16 * 16 * 4 };
+
+		life_cmd(f, 0, &c, sizeof(c), NULL, 0, 24, kick);
+		life_cmd(f, 0, &ab, sizeof(ab), &e, sizeof(e), 24, kick);
+		ca.hdr.type = VIRTIO_GPU_CMD_CTX_ATTACH_RESOURCE;
+		life_cmd(f, 0, &ca, sizeof(ca), NULL, 0, 24, kick);
+		break;
+	}
+	case 2:
+	case 3: {	/* fenced SUBMIT_3D: a clear of res (held until its fence retires) */
+		uint32_t cs[32], n = vgl_clear_cmds(cs, res, 100 + (b & 7), (b & 1) ? 1.0f : 0.0f, 0.5f, 0.0f);
+		struct virtio_gpu_cmd_submit s = { .hdr = hdr, .size = n * 4 };
+		static uint64_t fence;
+
+		s.hdr.type = VIRTIO_GPU_CMD_SUBMIT_3D;
+		s.hdr.flags = (b & 0x40) ? 0 : VIRTIO_GPU_FLAG_FENCE;
+		if (b & 0x20)
+			s.hdr.flags |= VIRTIO_GPU_FLAG_INFO_RING_IDX;	/* per-context fence, ring 0 */
+		s.hdr.fence_id = (b & 0x10) ? (b & 0xf) : ++fence;	/* sometimes going backwards */
+		life_cmd(f, 0, &s, sizeof(s), cs, n * 4, 24 + (b & 8 ? 0 : 8), kick);
+		break;
+	}
+	case 4: {	/* the GPU's fence fd: wait a little (or not), then dispatch */
+		int fd = vgi_gpu_get_fd(gpu);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (fd >= 0 && poll(&p, 1, b & 1 ? 20 : 0) > 0)
+			vgi_gpu_dispatch(gpu);
+		lf_pump(f);
+		break;
+	}
+	case 5: {	/* a 2D resource with backing, transferred, shown and flushed */
+		struct virtio_gpu_resource_create_2d c = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_CREATE_2D,
+							   .resource_id = res, .format = VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM,
+							   .width = 16, .height = 16 };
+		struct virtio_gpu_resource_attach_backing ab = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING,
+								 .resource_id = res, .nr_entries = 1 };
+		struct virtio_gpu_mem_entry e = { .addr = life_backing_gpa(b), .length = 16 * 16 * 4 };
+		struct virtio_gpu_transfer_to_host_2d t = { .hdr.type = VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D,
+							    .r = { 0, 0, 16, 16 }, .resource_id = res };
+		struct virtio_gpu_set_scanout so = { .hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT, .r = { 0, 0, 16, 16 },
+						     .resource_id = res };
+		struct virtio_gpu_resource_flush fl = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_FLUSH,
+							.r = { 0, 0, 16, 16 }, .resource_id = res };
+
+		life_cmd(f, 0, &c, sizeof(c), NULL, 0, 24, kick);
+		life_cmd(f, 0, &ab, sizeof(ab), &e, sizeof(e), 24, kick);
+		life_cmd(f, 0, &t, sizeof(t), NULL, 0, 24, kick);
+		if (b & 1)
+			life_cmd(f, 0, &so, sizeof(so), NULL, 0, 24, kick);
+		life_cmd(f, 0, &fl, sizeof(fl), NULL, 0, 24, kick);
+		break;
+	}
+	case 6: {	/* take things down: unref, detach, ctx destroy, scanout off */
+		struct virtio_gpu_resource_unref u = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_UNREF, .resource_id = res };
+		struct virtio_gpu_ctrl_hdr cd = { .type = VIRTIO_GPU_CMD_CTX_DESTROY, .ctx_id = ctx };
+		struct virtio_gpu_set_scanout off = { .hdr.type = VIRTIO_GPU_CMD_SET_SCANOUT };
+		struct virtio_gpu_resource_detach_backing d = { .hdr.type = VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING,
+								.resource_id = res };
+
+		if (b & 1)
+			life_cmd(f, 0, &off, sizeof(off), NULL, 0, 24, kick);
+		if (b & 2)
+			life_cmd(f, 0, &cd, sizeof(cd), NULL, 0, 24, kick);
+		else if (b & 4)
+			life_cmd(f, 0, &d, sizeof(d), NULL, 0, 24, kick);
+		else
+			life_cmd(f, 0, &u, sizeof(u), NULL, 0, 24, kick);
+		break;
+	}
+	default: {	/* cursor, display info, a 3D transfer back */
+		struct virtio_gpu_update_cursor cur = { .hdr.type = VIRTIO_GPU_CMD_UPDATE_CURSOR, .resource_id = res };
+		struct virtio_gpu_ctrl_hdr di = { .type = VIRTIO_GPU_CMD_GET_DISPLAY_INFO };
+		struct virtio_gpu_transfer_host_3d tf = {
+			.hdr = { .type = VIRTIO_GPU_CMD_TRANSFER_FROM_HOST_3D, .ctx_id = ctx }, .resource_id = res,
+			.box = { 0, 0, 0, 16, 16, 1 }, .stride = 16 * 4,
+		};
+
+		if (b & 1)
+			life_cmd(f, 1, &cur, sizeof(cur), NULL, 0, 0, kick);
+		else if (b & 2)
+			life_cmd(f, 0, &di, sizeof(di), NULL, 0, sizeof(struct virtio_gpu_resp_display_info), kick);
+		else
+			life_cmd(f, 0, &tf, sizeof(tf), NULL, 0, 24, kick);
+		break;
+	}
+	}
+}
+
+static int life_run(struct reader *r)
+{
+	struct vgi_gpu_config cfg;
+	struct vgi_gpu *gpu = NULL;
+	struct lf f;
+	unsigned records = 0;
+	int fds_before;
+
+	uint8_t mode = u8(r);
+
+	vgi_log_set_handler(lf_log, NULL);
+	if ((mode & 1) && !life_virgl_tried) {
+		life_virgl_tried = true;
+		vgi_gpu_config_init(&cfg);
+		cfg.virgl = true;
+		cfg.max_hostmem = 4u << 20;
+		life_gpu = vgi_gpu_new(&cfg);
+		fprintf(stderr, "fuzz-vhost-user: lifecycle mode with the %s device\n", life_gpu ? "virgl" : "2D");
+	}
+	/* mode bit 0: the virgl device (3D contexts cost about 0.1 s each: most inputs run 2D) */
+	gpu = (mode & 1) ? life_gpu : NULL;
+	if (!gpu) {
+		vgi_gpu_config_init(&cfg);
+		cfg.max_hostmem = 4u << 20;
+		gpu = vgi_gpu_new(&cfg);
+		if (!gpu)
+			abort();
+	}
+	fds_before = lf_count_fds();
+	lf_init(&f, vgi_vhost_user_new(vgi_gpu_virtio(gpu), &ops, NULL), vgi_gpu_virtio(gpu));
+	if (!f.vu)
+		abort();
+	f.opaque = gpu;
+	f.features = (1ull << VIRTIO_GPU_F_VIRGL) | (1ull << VIRTIO_GPU_F_EDID) | (1ull << VIRTIO_GPU_F_CONTEXT_INIT);
+	f.q[0].dpc = f.q[1].dpc = 2;
+
+	while (r->left && records++ < 64) {
+		uint8_t op = u8(r) % (LF_NOPS + 8);
+
+		lf_ensure_connected(&f, op);
+		if (op < LF_NOPS)
+			lf_record(&f, op, r, life_check_reset);
+		else if (f.sock >= 0)
+			life_gpu_record(&f, r, op - LF_NOPS);
+		if (f.sock >= 0)
+			lf_check(&f);
+	}
+	lf_finish(&f);
+	life_check_reset(&f);
+	vgi_vhost_user_free(f.vu);
+	if (gpu != life_gpu)
+		vgi_gpu_free(gpu);
+	if (lf_count_fds() != fds_before) {
+		fprintf(stderr, "fuzz-vhost-user: lifecycle: %d fds before, %d after\n", fds_before, lf_count_fds());
+		abort();
+	}
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct reader r = { data, size };
@@ -300,6 +531,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int sv[2], fds_before;
 	unsigned records = 0;
 
+	if (size && data[0] == LIFE_MAGIC) {
+		r.p++;
+		r.left--;
+		return life_run(&r);
+	}
 	vgi_log_set_handler(quiet, NULL);
 	if (ram_fd < 0) {
 		ram_fd = memfd_create("fuzz-ram", MFD_CLOEXEC);

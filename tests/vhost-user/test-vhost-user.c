@@ -42,6 +42,7 @@ struct echo {
 	bool hold;			/* keep the next request instead of answering it */
 	struct vgi_vq_elem *held;
 	bool answer_on_stop;		/* queue_stop answers the held request (else it stays held) */
+	bool unpop_on_stop;		/* queue_stop gives the held request back unused */
 	unsigned queue_stops;
 };
 
@@ -87,6 +88,10 @@ static void echo_queue_stop(struct vgi_virtio_device *dev, unsigned index)
 		vgi_virtqueue_push(vgi_virtio_device_queue(dev, 0), echo->held, 0);
 		echo->held = NULL;
 		vgi_virtio_device_notify(dev, 0);
+	}
+	if (index == 0 && echo->unpop_on_stop && echo->held) {
+		vgi_virtqueue_unpop(vgi_virtio_device_queue(dev, 0), echo->held);
+		echo->held = NULL;
 	}
 }
 
@@ -575,6 +580,63 @@ static void test_stop_completes_held(void **state)
 	assert_int_equal(count_maps("vu-test-ram"), 0);	/* nothing held: the old mapping went at once */
 }
 
+/*
+ * The device gives a held request back at the stop (virtio-input's unused
+ * event buffers): GET_VRING_BASE answers the base after that, so the
+ * request is taken again when the ring resumes, not lost.
+ * Found by fuzz-vhost-user-input (the base was read before the device was told).
+ */
+static void test_stop_gives_back_held(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t out = fe_alloc(&f->fe, 4), in = fe_alloc(&f->fe, 4);
+	uint32_t id, len;
+	unsigned head;
+
+	negotiate_and_start(f);
+	f->echo.hold = true;
+	f->echo.unpop_on_stop = true;
+	memcpy(fe_host(&f->fe, out), "back", 4);
+	head = fe_add_chain(&f->fe, 0, out, 4, in, 4, true);
+	assert_int_equal(fe_pump(&f->fe), 0);
+	assert_non_null(f->echo.held);
+	assert_int_equal(get_vring_base(f, 0), 0);	/* given back: not taken */
+	assert_null(f->echo.held);
+	assert_int_equal(vgi_virtqueue_inflight(vgi_virtio_device_queue(&f->echo.dev, 0)), 0);
+	assert_false(fe_get_used(&f->fe, 0, &id, &len));
+
+	/* VM continue at that base: the request is taken again and answered once */
+	f->echo.hold = false;
+	f->fe.q[0].avail_idx = 0;	/* fe_setup_queue sends it as the base */
+	assert_int_equal(fe_setup_queue(&f->fe, 0), 0);
+	f->fe.q[0].avail_idx = 1;
+	assert_true(fe_get_used(&f->fe, 0, &id, &len));
+	assert_int_equal(id, head);
+	assert_int_equal(len, 4);
+	assert_false(fe_get_used(&f->fe, 0, &id, &len));
+	assert_int_equal(get_vring_base(f, 0), 1);
+}
+
+/*
+ * SET_STATUS 0 stops the rings; a GET_VRING_BASE after it answers where
+ * they stopped, not the base they were started at (a front-end resuming
+ * there would have every request since then run twice).
+ * Found by fuzz-vhost-user's lifecycle mode.
+ */
+static void test_status_zero_then_get_base(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t zero = 0;
+
+	negotiate_and_start(f);
+	roundtrip(f, "one");
+	roundtrip(f, "two");
+	assert_int_equal(fe_call(&f->fe, VGI_VHOST_USER_SET_STATUS, &zero, 8, NULL, 0), 0);
+	assert_false(vgi_vhost_user_queue_started(f->vu, 0));
+	assert_int_equal(get_vring_base(f, 0), 2);
+	assert_int_equal(get_vring_base(f, 1), 0);
+}
+
 /* SET_STATUS 0, then the rings start afresh at 0: the device is reset and its features kept. */
 static void test_status_zero_fresh_start_resets(void **state)
 {
@@ -891,6 +953,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mem_table_replace_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_held_then_new_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_completes_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_gives_back_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_zero_then_get_base, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_zero_fresh_start_resets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_zero_resume_keeps_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_memory_file, setup, teardown),
