@@ -25,17 +25,19 @@ ls "$work"/*.deb
 
 echo "== lintian"
 changes=$(ls "$work"/vgi_*.changes)
-lintian --fail-on error --no-tag-display-limit "$changes" | tee "$work/lintian.log" ||
+lintian --fail-on error --tag-display-limit 0 "$changes" | tee "$work/lintian.log" ||
   { echo "test-deb.sh: FAIL: lintian reports errors"; exit 1; }
 echo "lintian: $(grep -c '^E:' "$work/lintian.log" || true) errors, $(grep -c '^W:' "$work/lintian.log" || true) warnings"
 
 echo "== installing"
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -qq --no-install-recommends "$work"/*.deb >"$work/install.log" 2>&1 ||
+debs=$(ls "$work"/*.deb | grep -v -- -dbgsym_)
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $debs >"$work/install.log" 2>&1 ||
   { tail -30 "$work/install.log"; echo "test-deb.sh: FAIL: install"; exit 1; }
 cleanup_pkgs() {
   if [ "${VGI_KEEP_PACKAGES:-0}" != 1 ]; then
-    dpkg -r vgi-run vgi-gpu vgi-input vgi-view vgi-sink-sdl vgi-sink-gtk vgi-sink-spice libvgi-dev libvgi0 >/dev/null
+    dpkg --purge vgi-run vgi-gpu vgi-input vgi-view vgi-sink-sdl vgi-sink-gtk vgi-sink-spice libvgi-dev libvgi0 >/dev/null
   fi
   rm -rf "$work"
 }
