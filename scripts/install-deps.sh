@@ -17,6 +17,7 @@ PKGS=(
   linux-image-amd64 busybox-static cpio kmod python3
   libgl1-mesa-dri libegl-mesa0 mesa-utils mesa-utils-bin kmscube libdrm-tests
   evemu-tools xvfb xdotool spice-client-gtk x11-apps imagemagick webp-pixbuf-loader edid-decode libspice-client-glib-2.0-dev libx11-dev libxfixes-dev libgles-dev
+  help2man glmark2-es2-drm
 )
 
 need_update=1

@@ -21,3 +21,5 @@ mkdir -p "$out"
 ./build/tools/vgi-demo/vgi-demo --output "$out/vgi-demo.png"
 # The main job: a Linux guest on vgi-gpu, screenshots from QEMU and from vgi's headless sink.
 python3 tests/guest/vgiguest.py demo --build-dir build --out "$out"
+# 3D in one command: kmscube through virgl (llvmpipe) in a throwaway VM; its GL renderer is printed.
+./build/tools/vgi-run/vgi-run -- kmscube -c 60 | grep -E '^  (version|renderer):'

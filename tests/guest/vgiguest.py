@@ -1204,6 +1204,8 @@ class Guest:
     gpu_tap:   True to put a GpuTap between QEMU and the vhost-user GPU
                backend (self.tap records the display protocol messages).
     env:       extra environment variables for the guest script.
+    cwd:       the guest script's working directory (default build_dir, else /);
+               under /tmp or /run it gets its own read-only share.
     timeout:   seconds for the whole boot (wait() default).
     """
 
@@ -1212,7 +1214,7 @@ class Guest:
     def __init__(self, out_dir, script='true', gpu=None, gpu_backend=None, gpu_props=None,
                  devices=(), qemu_args=(), build_dir=None, memory_mb=1024, smp=1, timeout=120,
                  display=None, vnc=False, env=None, modules=None, kernel_args='', cache_dir=None,
-                 name='guest', gpu_tap=False, gpu_socket=None, reboot=False):
+                 name='guest', gpu_tap=False, gpu_socket=None, reboot=False, cwd=None):
         self.out_dir = os.path.abspath(out_dir)
         self.script = script
         self.gpu = gpu
@@ -1231,6 +1233,7 @@ class Guest:
         self.reboot = reboot            # False: -no-reboot (a guest reboot or QMP system_reset ends QEMU)
         self.tap = None             # GpuTap when gpu_tap=True
         self.env = dict(env or {})
+        self.cwd = os.path.abspath(cwd) if cwd else None
         self.modules = modules
         self.kernel_args = kernel_args
         self.cache_dir = cache_dir or default_cache_dir(self.build_dir)
@@ -1270,6 +1273,8 @@ class Guest:
         if self.build_dir:
             env['VGI_BUILD_ROOT'] = self.build_dir
             env['VGI_CWD'] = self.build_dir
+        if self.cwd:
+            env['VGI_CWD'] = self.cwd
         src = os.environ.get('VGI_SOURCE_ROOT') or os.path.dirname(os.path.dirname(
             os.path.dirname(os.path.abspath(__file__))))
         env['VGI_SOURCE_ROOT'] = src
@@ -1361,7 +1366,7 @@ class Guest:
         src = os.environ.get('VGI_SOURCE_ROOT') or os.path.dirname(os.path.dirname(
             os.path.dirname(os.path.abspath(__file__))))
         paths = []
-        for p in (self.build_dir, src):
+        for p in (self.build_dir, src, self.cwd):
             if not p:
                 continue
             p = os.path.realpath(p)

@@ -19,6 +19,7 @@
 #include <vgi/log.h>
 
 #include "gpu-guest.h"
+#include "vgi-config.h"
 
 #define FB_ID 1
 #define CURSOR_ID 2
@@ -26,11 +27,14 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vgi-demo [--output PATH] [--size WxH]\n"
-		   "  Drive the virtio-gpu 2D device through an in-process guest and write\n"
-		   "  its scanout (test pattern and cursor) as a PNG file.\n"
-		   "  --output PATH   PNG to write (default ./vgi-demo.png)\n"
-		   "  --size WxH      display size (default %ux%u, 64..%u per side)\n",
+	fprintf(f, "Usage: vgi-demo [--output PATH] [--size WxH]\n"
+		   "Drive the virtio-gpu 2D device through an in-process guest and write\n"
+		   "its scanout (test pattern and cursor) as a PNG file.\n"
+		   "\n"
+		   "  -o, --output PATH   PNG to write (default ./vgi-demo.png)\n"
+		   "  -s, --size WxH      display size (default %ux%u, 64..%u per side)\n"
+		   "  -h, --help          this help\n"
+		   "  -V, --version       print the version\n",
 		   VGI_GPU_DEFAULT_WIDTH, VGI_GPU_DEFAULT_HEIGHT, MAX_SIDE);
 }
 
@@ -134,6 +138,7 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "size", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *out = "./vgi-demo.png";
@@ -149,7 +154,7 @@ int main(int argc, char **argv)
 	uint32_t *px, cursor_px[64 * 64];
 	int c, ret, err = 0;
 
-	while ((c = getopt_long(argc, argv, "o:s:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:s:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			out = optarg;
@@ -166,6 +171,9 @@ int main(int argc, char **argv)
 		}
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vgi-demo %s\n", VGI_VERSION);
 			return 0;
 		default:
 			usage(stderr);

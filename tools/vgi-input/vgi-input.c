@@ -484,6 +484,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: vgi-input [SOURCE...] [--output dump|uinput|vhost-user] [OPTIONS]\n"
+		"Feed host input devices (evdev) or an evemu recording to a virtio-input device\n"
+		"(a vhost-user back-end for QEMU's vhost-user-input-pci), a host uinput device\n"
+		"or a text dump.\n"
+		"\n"
 		"Sources:\n"
 		"  --evdev PATH|NAME     host evdev device (repeatable; a /dev/input/by-id or by-path name works)\n"
 		"  --evdev-path PATH     the same (QEMU's vhost-user-input option name)\n"
@@ -506,7 +510,10 @@ static void usage(FILE *f)
 		"  --fd N                use this connected socket\n"
 		"  --device KIND         passthrough (default with a source description), keyboard, mouse, tablet\n"
 		"  --print-capabilities  the vhost-user back-end capabilities as JSON\n"
-		"  -v, --verbose         debug log\n");
+		"Other:\n"
+		"  -v, --verbose         debug log\n"
+		"  -h, --help            this help\n"
+		"  -V, --version         print the version\n");
 }
 
 enum {
@@ -534,6 +541,7 @@ static const struct option long_opts[] = {
 	{ "print-capabilities", no_argument, NULL, OPT_CAPS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -545,7 +553,7 @@ static int parse_args(struct app *a, int argc, char **argv)
 	a->grab.start_grabbed = true;
 	a->replay_speed = 1.0;
 	a->vhost_fd = -1;
-	while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "vhV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_EVDEV:
 			if (a->nevdev >= MAX_SOURCES) {
@@ -634,6 +642,9 @@ static int parse_args(struct app *a, int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("vgi-input %s\n", VGI_VERSION);
 			exit(0);
 		default:
 			usage(stderr);

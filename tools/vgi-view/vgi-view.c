@@ -918,24 +918,35 @@ static unsigned long vm_hwm_kb(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vgi-view [OPTIONS] FILE|DIR...\n"
-		"  Show images (PNG, JPEG, GIF, BMP, TIFF, WebP, PNM... through gdk-pixbuf) and PDF pages.\n"
+		"Usage: vgi-view [OPTIONS] FILE|DIR...\n"
+		"Show images (PNG, JPEG, GIF, BMP, TIFF, WebP, PNM... through gdk-pixbuf) and PDF pages\n"
+		"on a DRM/KMS console, an SDL window or headless PNG files.\n"
+		"\n"
+		"Options:\n"
 		"  --display SPEC     drm[,card=/dev/dri/cardN][,connector=NAME][,mode=WxH][,vt=/dev/ttyN|off]\n"
 		"                     (default on a console), sdl, headless[,dir=DIR] (each frame as PNG)\n"
 		"  --size WxH         window / headless size (default 1024x768)\n"
 		"  --fit page|width   initial fit (default page; images are never enlarged by a fit)\n"
 		"  --timeout SEC      slideshow: next page or file after SEC seconds\n"
 		"  --once             slideshow: stop after the last (default: loop)\n"
-		"  --random           random order (--seed N for a fixed one)\n"
+		"  --random           random order\n"
+		"  --seed N           fixed seed for --random\n"
 		"  --info             start with the info overlay on\n"
 		"  --input DEV        keyboard evdev device (repeatable; default: every keyboard in /dev/input),\n"
 		"                     grabbed while shown; Scroll Lock releases / grabs it again\n"
 		"  --no-evdev         use the terminal (raw mode on standard input) for keys\n"
-		"  --keys \"j j 3g q\"  scripted keys (after the first frame); --keys-file FILE; --key-delay MS\n"
+		"  --keys \"j j 3g q\"  scripted keys (after the first frame)\n"
+		"  --keys-file FILE   scripted keys from FILE\n"
+		"  --key-delay MS     pause between scripted keys\n"
 		"  --no-prerender     do not render the next and previous pages ahead\n"
-		"  --frames-log FILE  one line per frame shown; --stats: key-to-frame times and peak memory\n"
+		"  --frames-log FILE  one line per frame shown\n"
+		"  --stats            print key-to-frame times and peak memory at exit\n"
+		"  -v, --verbose      debug log\n"
+		"  -h, --help         this help\n"
+		"  -V, --version      print the version\n"
+		"\n"
 		"Keys: PgDn space j n next, PgUp k p previous, N g go to page N (G last), + - zoom,\n"
-		"  a fit page, w fit width, arrows (or h l) pan, i info, q Esc quit.\n");
+		"a fit page, w fit width, arrows (or h l) pan, i info, q Esc quit.\n");
 }
 
 int main(int argc, char **argv)
@@ -959,6 +970,7 @@ int main(int argc, char **argv)
 		{ "stats", no_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
 	struct viewer v = { .fit_default = VIEW_FIT_PAGE, .term_fd = -1 };
@@ -971,7 +983,7 @@ int main(int argc, char **argv)
 	GPtrArray *list;
 	int c, ret = 0;
 
-	while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "vhV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			display = optarg;
@@ -1067,6 +1079,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vgi-view %s\n", VGI_VERSION);
 			return 0;
 		default:
 			usage(stderr);
