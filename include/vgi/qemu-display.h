@@ -69,7 +69,8 @@ bool vgi_qemu_display_wants_write(const struct vgi_qemu_display *qd);
 /*
  * How long a guest command waits for QEMU's answer to DMABUF_UPDATE, and for
  * the rest of a reply that has started (at least 1 s) (default 16 ms, one
- * refresh; < 0: forever). Updates while an answer is outstanding merge into one that goes
+ * refresh; < 0: forever; 0: at most a millisecond for either, for a peer
+ * that answers ahead, as tests and fuzzers do). Updates while an answer is outstanding merge into one that goes
  * when it comes; a reply that stops half-way ends the connection.
  */
 void vgi_qemu_display_set_timeout(struct vgi_qemu_display *qd, int ms);

@@ -504,7 +504,9 @@ static int read_full(struct vgi_qemu_display *qd, void *buf, size_t len, const c
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			/* QEMU writes a reply at once: one that stops half-way is a broken connection */
-			int ms = qd->timeout_ms < 0 ? -1 : qd->timeout_ms > QD_REPLY_REST_MS ? qd->timeout_ms : QD_REPLY_REST_MS;
+			int ms = qd->timeout_ms < 0 ? -1
+				 : qd->timeout_ms == 0 ? 1	/* 0: never really wait (a peer that answers ahead) */
+				 : qd->timeout_ms > QD_REPLY_REST_MS ? qd->timeout_ms : QD_REPLY_REST_MS;
 			int w = wait_fd(qd->fd, POLLIN, ms);
 
 			if (w > 0)
@@ -1195,8 +1197,10 @@ static void deliver_due(struct vgi_qemu_display *qd)
 				break;
 			}
 		}
-		memmove(s->due, s->due + i, (s->ndue - i) * sizeof(s->due[0]));
-		s->ndue -= i;
+		if (i) {	/* (s->due is NULL until the first due rect) */
+			memmove(s->due, s->due + i, (s->ndue - i) * sizeof(s->due[0]));
+			s->ndue -= i;
+		}
 	}
 	batch_send(qd);
 }
