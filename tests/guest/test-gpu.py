@@ -369,6 +369,14 @@ def main():
         g = CHECKS[args.check](c)
         if g is not None and args.check != 'kill':
             problems = g.backend_problems()
+            if args.backend == 'reference':
+                # QEMU's own backend writes to the display socket QEMU just closed and dies of
+                # SIGPIPE now and then when QEMU quits (seen 1 run in about 10 under load): its
+                # exit is QEMU's to fix, the checks above already compared its output.
+                late = [p for p in problems if p.endswith('(signal 13)')]
+                for p in late:
+                    print('note: reference %s (ignored: QEMU\'s backend, at QEMU\'s exit)' % p)
+                problems = [p for p in problems if p not in late]
             assert not problems, 'after the guest: ' + '\n'.join(problems)
         print('PASS %s/%s in %.1f s' % (args.backend, args.check, time.monotonic() - t0))
     vg.test_main(run)
